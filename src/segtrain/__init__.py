@@ -1,0 +1,32 @@
+"""segtrain: train 2D semantic-segmentation networks from a folder of images and masks.
+
+The public surface is one function per user verb, mirroring the CLI::
+
+    import segtrain
+    segtrain.check("data/")
+    run = segtrain.train("data/", out="runs/r1", budget="5m")
+    scores = segtrain.evaluate("runs/r1")
+    segtrain.predict("runs/r1", ["new.png"], out="pred/")
+
+Importing the package is cheap: the verbs (and torch behind them) load on first use.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_VERBS = ("check", "train", "evaluate", "predict", "demo", "synth")
+
+__all__ = [*_VERBS, "UserError", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _VERBS:
+        from segtrain import api
+
+        return getattr(api, name)
+    if name == "UserError":
+        from segtrain.errors import UserError
+
+        return UserError
+    raise AttributeError(f"module 'segtrain' has no attribute {name!r}")

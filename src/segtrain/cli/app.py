@@ -1,0 +1,199 @@
+"""The ``segtrain`` command: parse options, call :mod:`segtrain.api`, print. Nothing else.
+
+Exit codes: 0 success, 2 a problem the user can fix (one line per problem on stderr),
+1 an internal error (a bug: the traceback is shown).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from segtrain.errors import DataError, UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Train 2D semantic-segmentation networks from a folder of images/ and masks/.",
+)
+synth_app = typer.Typer(no_args_is_help=True, help="Write synthetic datasets.")
+app.add_typer(synth_app, name="synth")
+
+logger = logging.getLogger("segtrain")
+
+
+def _console(quiet: bool = False, verbose: bool = False) -> None:
+    from segtrain.runtime.log import setup_console
+
+    setup_console(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@synth_app.command("horizon")
+def synth_horizon(
+    out: Path = typer.Argument(..., help="Folder to write images/ and masks/ into."),
+    n: int = typer.Option(200, "--n", help="Number of scenes."),
+    size: int = typer.Option(256, "--size", help="Height and width in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same files."),
+    classes: int = typer.Option(2, "--classes", help="2: sky / not sky; 3: land / sky / water."),
+) -> None:
+    """Synthetic outdoor scenes with exact sky masks (1 = sky)."""
+    _console()
+    from segtrain import api
+
+    api.synth(out, n=n, size=size, seed=seed, classes=classes)
+    logger.info(f"wrote {n} images to {out / 'images'} and masks to {out / 'masks'}")
+
+
+@app.command()
+def check(
+    data: Path = typer.Argument(..., help="Dataset folder holding images/ and masks/."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Number of classes (inferred when absent)."),
+) -> None:
+    """Check every image and mask in one pass; exit code 2 if anything is wrong."""
+    _console()
+    from segtrain import api
+
+    report = api.check(data, num_classes=num_classes)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for notice in report.notices:
+            logger.info(f"notice: {notice}")
+        if report.ok:
+            channels = {1: "gray", 3: "RGB"}.get(report.channels, str(report.channels))
+            logger.info(f"{data}: {report.n_pairs} image/mask pairs, {channels}, {report.num_classes} classes: OK")
+    if not report.ok:
+        raise DataError(report.problems)
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., help="Dataset folder holding images/ and masks/."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder to create."),
+    epochs: Optional[int] = typer.Option(None, help="Number of epochs (planned from --budget when absent)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Patches per training step."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of AdamW."),
+    patch_size: Optional[int] = typer.Option(None, "--patch-size", help="Side of the square training patches."),
+    budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock training budget, e.g. 90s, 5m, 1h."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many weight updates."),
+    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Weight updates per epoch."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Number of classes (inferred when absent)."),
+    split: Optional[Path] = typer.Option(None, "--split", help="A split.json to use."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A YAML config; options given here override it."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the libraries' messages."),
+) -> None:
+    """Check, split, plan and train a U-Net; writes the run folder."""
+    _console(quiet, verbose)
+    from segtrain import api
+
+    result = api.train(
+        data, out, config=config, epochs=epochs, batch_size=batch_size, lr=lr, patch_size=patch_size,
+        budget=budget, max_steps=max_steps, steps_per_epoch=steps_per_epoch, num_classes=num_classes,
+        split=split, seed=seed, overwrite=overwrite, progress=None if not quiet else False, verbose=verbose,
+    )
+    _summary(result)
+
+
+def _summary(result) -> None:
+    from segtrain.engine.callbacks import format_seconds
+
+    dice = "n/a" if result.best_val_dice is None else f"{result.best_val_dice:.4f}"
+    logger.info(
+        f"trained {result.epochs} epochs, {result.steps} steps in {format_seconds(result.seconds)} "
+        f"(stopped by {result.stopped_by}); best validation Dice {dice}\n"
+        f"run folder: {result.run}  checkpoint: {result.best_checkpoint}"
+    )
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="Run folder written by 'segtrain train'."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (default: the one trained on)."),
+    split: str = typer.Option("test", "--split", help="Which split to score: test, val or train."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Score the best checkpoint on whole images of the test split."""
+    _console()
+    from segtrain import api
+
+    result = api.evaluate(run, data=data, split=split)
+    if as_json:
+        _print_json(result)
+        return
+    logger.info(f"{result['split']} split, {result['n_images']} images, pooled over all pixels:")
+    logger.info(f"  dice {result['dice']:.4f}  iou {result['iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}")
+    for c in result["per_class"]:
+        cells = "  ".join(f"{k} {'n/a' if c[k] is None else format(c[k], '.4f')}" for k in ("iou", "dice", "precision", "recall"))
+        logger.info(f"  class {c['name']}: {cells}")
+
+
+@app.command()
+def predict(
+    run: Path = typer.Argument(..., help="Run folder written by 'segtrain train'."),
+    inputs: List[Path] = typer.Argument(..., help="Image files or folders of images, of any size."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the predicted masks."),
+    probabilities: bool = typer.Option(False, "--probabilities", help="Also write <stem>_prob.tif per image."),
+) -> None:
+    """Predict masks for new images by tiled inference."""
+    _console()
+    from segtrain import api
+
+    written = api.predict(run, inputs, out, probabilities=probabilities)
+    logger.info(f"wrote {len(written)} mask(s) to {out}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for the data and the run."),
+    budget: str = typer.Option("2m", "--budget", help="Training budget, e.g. 90s, 3m."),
+    n: int = typer.Option(200, "--n", help="Number of synthetic scenes."),
+) -> None:
+    """Synthesise horizon scenes, train, evaluate on the test split, and say where everything is."""
+    _console()
+    from segtrain import api
+    from segtrain.engine.callbacks import format_seconds
+
+    result = api.demo(out, budget=budget, n=n)
+    _summary(result["train"])
+    ev = result["evaluation"]
+    sky = ev["per_class"][1]
+    logger.info(
+        f"test split ({ev['n_images']} images): sky IoU {sky['iou']:.4f}, sky Dice {sky['dice']:.4f}, "
+        f"pixel accuracy {ev['pixel_accuracy']:.4f}\n"
+        f"demo finished in {format_seconds(result['seconds'])}; data in {result['data']}, "
+        f"scores in {Path(result['run']) / 'evaluation.json'}\n"
+        f"next: segtrain predict {result['run']} IMAGE --out predictions/"
+    )
+
+
+def main() -> None:
+    """Console entry point: turn user errors into exit code 2 and one line each."""
+    try:
+        app()
+    except UserError as exc:
+        lines = exc.problems if isinstance(exc, DataError) else [str(exc)]
+        for line in lines:
+            sys.stderr.write(f"error: {line}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

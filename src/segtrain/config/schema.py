@@ -1,0 +1,145 @@
+"""Every setting of a run, validated once at the boundary.
+
+The root model :class:`SegtrainConfig` is the resolved configuration of one run: it is
+saved as ``config.yaml`` in the run folder and travels inside every checkpoint. Fields
+left at ``None`` are filled by the planner, which records the reason for each value.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from ``"90"``, ``"90s"``, ``"5m"``, ``"1h30m"`` or a number of seconds.
+
+    Raises
+    ------
+    ValueError
+        If the text is not a duration or the duration is not positive.
+    """
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match or not any(match.groups()):
+            raise ValueError(f"{value!r} is not a duration; write e.g. 90s, 5m or 1h30m")
+        h, m, s = (float(g) if g else 0.0 for g in match.groups())
+        seconds = 3600 * h + 60 * m + s
+    if seconds <= 0:
+        raise ValueError(f"{value!r}: a duration must be positive")
+    return seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    """Where the data is and how it is split."""
+
+    root: Path | None = None
+    """The dataset folder holding ``images/`` and ``masks/``."""
+    split_file: Path | None = None
+    """A ``split.json`` to use instead of ``DATA/split.json`` or a random split."""
+    val_fraction: float = Field(0.15, gt=0, lt=1)
+    """Share of the images used for validation in a random split."""
+    test_fraction: float = Field(0.15, ge=0, lt=1)
+    """Share of the images held out for the final test in a random split."""
+    num_classes: int | None = Field(None, ge=2)
+    """Number of classes; inferred from the masks when not given."""
+    ignore_index: int | None = None
+    """A mask value excluded from the loss and the metrics."""
+
+
+class ModelConfig(_Strict):
+    """The U-Net."""
+
+    depth: int = Field(4, ge=1, le=6)
+    """Number of down-sampling steps; inputs are padded to a multiple of 2**depth."""
+    width: int = Field(16, ge=4, le=256)
+    """Channels of the first level; each level down doubles it."""
+    norm: Literal["batch", "instance", "group", "none"] = "batch"
+    """Normalisation after each convolution."""
+    act: Literal["relu", "leakyrelu", "prelu", "elu", "gelu", "silu"] = "relu"
+    """Activation after each normalisation."""
+    dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout probability at the bottleneck."""
+
+
+class AugmentConfig(_Strict):
+    """Random changes applied to training patches only."""
+
+    hflip: bool = True
+    """Mirror left-right with probability 1/2."""
+    vflip: bool = False
+    """Mirror top-bottom with probability 1/2 (off by default: 'up' carries meaning in outdoor scenes)."""
+    rot90: bool = False
+    """Rotate by a random multiple of 90 degrees (off by default, like ``vflip``)."""
+    intensity: float = Field(0.1, ge=0, le=1)
+    """Strength of the random contrast and brightness change on normalised intensities."""
+    rare_class_share: float = Field(0.33, ge=0, le=1)
+    """Share of patches centred on a pixel of a class chosen uniformly among those present."""
+
+
+class TrainConfig(_Strict):
+    """How long, how fast and with what optimiser. ``None`` means: planned."""
+
+    seed: int = 0
+    epochs: int | None = Field(None, ge=1)
+    budget_s: float | None = None
+    """Wall-clock budget of training in seconds; accepts ``"5m"``-style text."""
+    max_steps: int | None = Field(None, ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1)
+    patch_size: int | None = Field(None, ge=16)
+    lr: float | None = Field(None, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_fraction: float = Field(0.03, ge=0, lt=1)
+    """Share of the steps over which the learning rate rises linearly before it decays."""
+    final_lr_fraction: float = Field(0.01, ge=0, le=1)
+    """The cosine decay ends at ``lr * final_lr_fraction``."""
+    precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"
+    channels_last: bool | None = None
+    early_stop_patience: int | None = Field(20, ge=1)
+    """Stop after this many validations without improvement; ``None`` disables."""
+    num_workers: int | None = Field(None, ge=0)
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    val_overlap: float = Field(0.25, ge=0, lt=1)
+    """Overlap of neighbouring tiles in whole-image validation and prediction."""
+
+    @field_validator("budget_s", mode="before")
+    @classmethod
+    def _budget(cls, value):
+        return None if value is None else parse_duration(value)
+
+
+class SegtrainConfig(_Strict):
+    """The resolved configuration of one run."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    augment: AugmentConfig = AugmentConfig()
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "SegtrainConfig":
+        multiple = 2**self.model.depth
+        p = self.train.patch_size
+        if p is not None and p % multiple:
+            raise ValueError(
+                f"train.patch_size {p} is not a multiple of 2**model.depth = {multiple}; "
+                f"use {max(multiple, p // multiple * multiple)} or {(p // multiple + 1) * multiple}"
+            )
+        if self.data.val_fraction + self.data.test_fraction >= 0.9:
+            raise ValueError("data.val_fraction + data.test_fraction must leave at least 10% for training")
+        if self.model.norm == "group" and self.model.width % 8:
+            raise ValueError(f"model.norm 'group' uses 8 groups: model.width {self.model.width} must be a multiple of 8")
+        return self

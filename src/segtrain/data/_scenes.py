@@ -1,0 +1,335 @@
+"""Building blocks for the procedural horizon scenes of :mod:`segtrain.data.synthetic`.
+
+Everything here is vectorised numpy over a whole ``size x size`` frame. Geometry is
+expressed in image-width units in a frame rolled with the camera: ``u`` runs along the
+horizon and ``vc`` is the distance below it (negative above), so ``alt = -vc`` is the
+height above the horizon. Colours are float32 RGB, roughly in [0, 1] (sun glare may
+exceed 1 until the tone curve in :mod:`segtrain.data.synthetic` compresses it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+F32 = np.float32
+_XS = np.linspace(-0.8, 0.8, 1025)  # samples along the horizon for 1-D profiles
+
+
+def _smooth(t):
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _interp_matrix(n_out: int, cells: int) -> np.ndarray:
+    """Return the ``(n_out, cells + 1)`` smoothstep interpolation weights of a 1-D lattice."""
+    pos = (np.arange(n_out) + 0.5) / n_out * cells
+    i0 = np.minimum(pos.astype(np.int64), cells - 1)
+    t = _smooth(pos - i0)
+    m = np.zeros((n_out, cells + 1), F32)
+    rows = np.arange(n_out)
+    m[rows, i0] = 1.0 - t
+    m[rows, i0 + 1] = t
+    return m
+
+
+def fbm(rng: np.random.Generator, size: int, cy: int, cx: int, octaves: int = 4, gain: float = 0.5) -> np.ndarray:
+    """Axis-aligned fractal value noise stretched to [0, 1], built as ``Wy @ grid @ Wx.T``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the random lattices.
+    size : int
+        Output is ``size x size``.
+    cy, cx : int
+        Lattice cells of the first octave vertically and horizontally (``cx > cy``
+        stretches features horizontally).
+    octaves, gain : int, float
+        Number of octaves, each with twice the cells and ``gain`` times the amplitude.
+    """
+    total = np.zeros((size, size), F32)
+    amp = 1.0
+    for o in range(octaves):
+        ny, nx = min(cy << o, size), min(cx << o, size)
+        grid = rng.random((ny + 1, nx + 1), dtype=F32)
+        total += F32(amp) * (_interp_matrix(size, ny) @ grid @ _interp_matrix(size, nx).T)
+        amp *= gain
+    lo, hi = total.min(), total.max()
+    return (total - lo) / max(hi - lo, 1e-6)
+
+
+def lattice_fbm(rng: np.random.Generator, u: np.ndarray, v: np.ndarray, octaves: int = 2, n: int = 64) -> np.ndarray:
+    """Value noise sampled at arbitrary coordinates ``(u, v)`` (periodic lattice of ``n``), about [0, 1]."""
+    total = np.zeros(u.shape, F32)
+    amp, norm = 1.0, 0.0
+    for o in range(octaves):
+        g = rng.random(n * n, dtype=F32)
+        su = u * F32(2**o) + F32(rng.uniform(0, n))
+        sv = v * F32(2**o) + F32(rng.uniform(0, n))
+        fu, fv = np.floor(su), np.floor(sv)
+        tu, tv = _smooth(su - fu), _smooth(sv - fv)
+        iu = fu.astype(np.int64) & (n - 1)
+        iv = (fv.astype(np.int64) & (n - 1)) * n
+        iu1 = (iu + 1) & (n - 1)
+        iv1 = (iv + n) & (n * n - 1)
+        a, b = g.take(iv + iu), g.take(iv + iu1)
+        c, d = g.take(iv1 + iu), g.take(iv1 + iu1)
+        total += F32(amp) * (a + (b - a) * tu + (c - a) * tv + (a - b - c + d) * tu * tv)
+        norm += amp
+        amp *= 0.5
+    return total / F32(norm)
+
+
+class Geometry:
+    """Camera geometry of one scene: horizon height ``h0`` (fraction from the top) and roll.
+
+    Attributes ``x``, ``y`` are pixel-centre coordinates in [-0.5, 0.5]; ``u`` and ``vc``
+    are the rolled coordinates described in the module docstring.
+    """
+
+    def __init__(self, rng: np.random.Generator, size: int):
+        c = ((np.arange(size) + 0.5) / size - 0.5).astype(F32)
+        self.size = size
+        self.x, self.y = c[None, :], c[:, None]
+        roll = rng.uniform(-20, 20) if rng.random() < 0.7 else rng.uniform(-4, 4)
+        self.h0 = float(rng.uniform(0.15, 0.85))
+        th = np.deg2rad(roll)
+        cs, sn = F32(np.cos(th)), F32(np.sin(th))
+        self.u = self.x * cs + self.y * sn
+        self.vc = (self.y * cs - self.x * sn) - F32(self.h0 - 0.5)
+        self.alt = -self.vc
+        pos = np.clip((self.u + F32(0.8)) * F32((len(_XS) - 1) / 1.6), 0, len(_XS) - 1.001)
+        self._i = pos.astype(np.int32)
+        self._f = pos - self._i
+        below = np.flatnonzero((self.vc > 0).any(axis=1))
+        self._rows = slice(int(below[0]) if below.size else size, size)
+
+    def along(self, prof: np.ndarray) -> np.ndarray:
+        """Evaluate a profile sampled on ``_XS`` (positions along the horizon) at every pixel."""
+        a = prof.astype(F32).take(self._i)
+        return a + (prof.astype(F32).take(self._i + 1) - a) * self._f
+
+    def below(self, texture) -> np.ndarray:
+        """Call ``texture(rows)`` only for the rows that reach below the horizon; zeros elsewhere."""
+        out = np.zeros((self.size, self.size), F32)
+        if self._rows.start < self.size:
+            out[self._rows] = texture(self._rows)
+        return out
+
+
+def rgb(*c) -> np.ndarray:
+    """A colour as a ``(3, 1, 1)`` float32 array, broadcastable against ``(3, H, W)`` images."""
+    return np.asarray(c, F32).reshape(3, 1, 1)
+
+
+def _jit(rng, c, s=0.04):
+    return np.clip(rgb(*c) + rng.normal(0, s, (3, 1, 1)).astype(F32), 0.0, 1.0)
+
+
+def sky_palette(rng: np.random.Generator) -> dict:
+    """Draw a sky kind (day, dusk, overcast, night, storm, bright) and its colours."""
+    kind = rng.choice(["day", "dusk", "overcast", "night", "storm", "bright"], p=[0.3, 0.17, 0.15, 0.15, 0.11, 0.12])
+    one = rgb(1, 1, 1)
+    if kind == "day":
+        p = dict(zen=_jit(rng, (0.16, 0.36, 0.78)), hor=_jit(rng, (0.68, 0.8, 0.93)), cloud=_jit(rng, (0.96, 0.96, 0.97), 0.02),
+                 shade=_jit(rng, (0.58, 0.62, 0.7)), light=F32(rng.uniform(0.8, 1.1)) * rgb(1.0, 0.97, 0.92))
+    elif kind == "dusk":
+        hor = (0.98, 0.58, 0.28) if rng.random() < 0.6 else (0.95, 0.55, 0.62)
+        p = dict(zen=_jit(rng, (0.22, 0.2, 0.45)), hor=_jit(rng, hor), cloud=_jit(rng, (0.95, 0.6, 0.45)),
+                 shade=_jit(rng, (0.3, 0.22, 0.35)), light=F32(rng.uniform(0.45, 0.85)) * rgb(0.9, 0.62, 0.45))
+    elif kind == "overcast":
+        g = F32(rng.uniform(0.45, 0.85))
+        p = dict(zen=g * rgb(0.8, 0.81, 0.85), hor=g * rgb(1.0, 1.0, 1.02), cloud=one * g * 1.08,
+                 shade=one * g * 0.7, light=one * g * F32(rng.uniform(0.8, 1.1)))
+    elif kind == "night":
+        hor = (0.04, 0.05, 0.1) if rng.random() < 0.55 else (0.2, 0.13, 0.09)
+        p = dict(zen=_jit(rng, (0.01, 0.012, 0.035), 0.005), hor=_jit(rng, hor, 0.015), cloud=one * 0.05, shade=one * 0.02,
+                 light=F32(rng.uniform(0.12, 0.35)) * rgb(0.8, 0.88, 1.0))
+    elif kind == "storm":
+        g = F32(rng.uniform(0.1, 0.3))
+        p = dict(zen=g * rgb(0.8, 0.85, 1.0), hor=g * rgb(1.3, 1.35, 1.4), cloud=one * g * 0.75,
+                 shade=one * g * 0.45, light=one * F32(rng.uniform(0.7, 1.05)))
+    else:
+        g = F32(rng.uniform(0.86, 0.98))
+        p = dict(zen=g * rgb(0.92, 0.95, 1.0), hor=one * min(g * 1.03, 1.0), cloud=one, shade=one * g * 0.85,
+                 light=one * F32(rng.uniform(0.95, 1.2)))
+    p["kind"], p["p"] = str(kind), float(rng.uniform(0.5, 1.5))
+    p["sun"] = None
+    if kind in ("day", "dusk", "bright") and rng.random() < (0.75 if kind == "dusk" else 0.5):
+        alt = rng.uniform(-0.01, 0.07) if kind == "dusk" or rng.random() < 0.3 else rng.uniform(0.08, 0.5)
+        col = (1.0, 0.72, 0.4) if kind == "dusk" else (1.0, 0.97, 0.9)
+        p["sun"] = dict(u=rng.uniform(-0.4, 0.4), alt=alt, r=rng.uniform(0.012, 0.035), s=rng.uniform(0.5, 1.3),
+                        halo=rng.uniform(0.06, 0.2), col=rgb(*col))
+    return p
+
+
+def sky_gradient(pal: dict, t: np.ndarray) -> np.ndarray:
+    """Colour of the sky at normalised altitude ``t`` in [0, 1] (0 = horizon, 1 = zenith)."""
+    t = np.clip(t, 0.0, 1.0) ** F32(pal["p"])
+    return pal["hor"] + (pal["zen"] - pal["hor"]) * t
+
+
+def render_sky(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray:
+    """Gradient sky with fBm clouds, horizon haze, optional sun glare and stars."""
+    n = geo.size
+    top = geo.h0 + 0.15
+    img = sky_gradient(pal, geo.alt / F32(top))
+    cover = rng.uniform(0.0, 0.85) if pal["kind"] != "overcast" else rng.uniform(0.5, 1.0)
+    if cover > 0.08:
+        clouds = fbm(rng, n, int(rng.integers(2, 5)), int(rng.integers(5, 14)), 5, rng.uniform(0.45, 0.65))
+        thr = 1.0 - cover
+        dens = np.clip((clouds - thr) / F32(rng.uniform(0.08, 0.3)), 0, 1) * F32(rng.uniform(0.5, 1.0))
+        shade = fbm(rng, n, 3, 6, 3)
+        ccol = pal["cloud"] + (pal["shade"] - pal["cloud"]) * shade
+        img += (ccol - img) * dens
+    haze = F32(rng.uniform(0.0, 0.6)) * np.exp(-np.maximum(geo.alt, 0) / F32(rng.uniform(0.02, 0.1)))
+    img += (pal["hor"] * F32(1.05) - img) * haze
+    sun = pal["sun"]
+    if sun is not None:
+        d = np.sqrt((geo.u - F32(sun["u"])) ** 2 + (geo.alt - F32(sun["alt"])) ** 2)
+        glare = F32(sun["s"]) * (F32(1.5) * np.exp(-((d / F32(sun["r"])) ** 4)) + F32(0.6) * np.exp(-d / F32(sun["halo"])))
+        img += sun["col"] * glare
+    if pal["kind"] == "night" and rng.random() < 0.6:
+        stars = (rng.random((n, n), dtype=F32) > 0.997) * rng.random((n, n), dtype=F32) * (geo.alt > 0.05)
+        img += F32(0.7) * stars
+    return img
+
+
+MATERIALS = {  # base colour, patch colour, texture strength
+    "grass": ((0.17, 0.3, 0.08), (0.3, 0.28, 0.12), 0.5),
+    "dry": ((0.5, 0.45, 0.22), (0.38, 0.3, 0.16), 0.4),
+    "sand": ((0.85, 0.74, 0.54), (0.7, 0.58, 0.4), 0.25),
+    "snow": ((0.93, 0.95, 0.98), (0.7, 0.75, 0.85), 0.15),
+    "rock": ((0.42, 0.39, 0.35), (0.25, 0.23, 0.22), 0.55),
+    "dirt": ((0.36, 0.26, 0.16), (0.22, 0.16, 0.1), 0.45),
+}
+_GROUND_WEIGHTS = {  # grass, dry, sand, snow, rock, dirt
+    "day": (0.3, 0.15, 0.15, 0.15, 0.1, 0.15), "dusk": (0.3, 0.15, 0.15, 0.15, 0.1, 0.15),
+    "overcast": (0.3, 0.15, 0.05, 0.25, 0.1, 0.15), "night": (0.1, 0.05, 0.25, 0.5, 0.05, 0.05),
+    "storm": (0.1, 0.2, 0.35, 0.35, 0.0, 0.0), "bright": (0.1, 0.0, 0.4, 0.4, 0.1, 0.0),
+}
+
+
+def render_ground(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray:
+    """Textured ground below the horizon (grass, sand, snow, rock, ...) with perspective."""
+    name = rng.choice(list(MATERIALS), p=_GROUND_WEIGHTS[pal["kind"]])
+    base, patch, strength = MATERIALS[name]
+    base, patch = _jit(rng, base, 0.03), _jit(rng, patch, 0.03)
+    depth = np.maximum(geo.vc, 0) + F32(0.01)
+    z = F32(1.0) / depth
+    fine = geo.below(lambda r: lattice_fbm(rng, geo.u[r] * z[r] * F32(rng.uniform(1, 3)), z[r] * F32(rng.uniform(1, 3)), 2))
+    fade = np.clip(depth / F32(0.06), 0, 1)
+    blob = np.clip((fbm(rng, geo.size, 3, 5, 3) - F32(rng.uniform(0.3, 0.8))) * 4, 0, 1)
+    col = base + (patch - base) * blob
+    col = col * (1 + F32(strength) * (fine - F32(0.5)) * fade * 2)
+    col *= (F32(1.0) - F32(rng.uniform(-0.15, 0.25)) * np.clip(depth * 2, 0, 1))
+    return col * pal["light"]
+
+
+def render_sea(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray:
+    """Sea surface: deep colour mixed with the reflected sky, perspective waves, sun glint."""
+    depth = np.maximum(geo.vc, 0)
+    z = F32(1.0) / (depth + F32(0.012))
+    fu, fv = F32(rng.uniform(0.3, 1.0)), F32(rng.uniform(2.5, 6.0))
+    waves = geo.below(lambda r: lattice_fbm(rng, geo.u[r] * z[r] * fu, z[r] * fv, 2))
+    refl = sky_gradient(pal, depth * F32(rng.uniform(1.0, 3.0)))
+    r0, r1 = rng.uniform(0.1, 0.25), rng.uniform(0.4, 0.65)
+    fres = F32(r0) + F32(r1 - r0) * np.exp(-depth / F32(rng.uniform(0.05, 0.15)))
+    deeps = ((0.02, 0.08, 0.14), (0.03, 0.12, 0.1), (0.06, 0.08, 0.1), (0.05, 0.15, 0.2))
+    deep = _jit(rng, deeps[rng.integers(len(deeps))], 0.015) * pal["light"] * F32(1.5)
+    col = deep + (refl - deep) * fres
+    fade = F32(1.0) - np.exp(-depth / F32(0.04))
+    col *= (1 + F32(rng.uniform(0.3, 0.9)) * (waves - F32(0.5)) * fade)
+    sun = pal["sun"]
+    if sun is not None and sun["alt"] > -0.005:
+        width = F32(0.015) + depth * F32(rng.uniform(0.15, 0.5))
+        glint = np.exp(-(((geo.u - F32(sun["u"])) / width) ** 2)) * np.clip((waves - F32(0.5)) * 5, 0, 1)
+        col += sun["col"] * (glint * F32(sun["s"] * 1.3))
+    return col
+
+
+def ridge_profile(rng: np.random.Generator, kind: str, cap: float) -> np.ndarray:
+    """Heights above the horizon along ``_XS`` for ``mountains``, ``hills`` or ``forest``."""
+    cells, octaves, rough, ridge, amp = {
+        "mountains": (int(rng.integers(2, 6)), 5, 0.5, True, rng.uniform(0.08, 0.35)),
+        "hills": (int(rng.integers(2, 5)), 3, 0.4, False, rng.uniform(0.03, 0.12)),
+        "forest": (int(rng.integers(20, 45)), 3, 0.7, False, rng.uniform(0.02, 0.07)),
+    }[kind]
+    out, a = np.zeros_like(_XS), 1.0
+    for o in range(octaves):
+        k = cells << o
+        n = np.interp(_XS, np.linspace(-0.8, 0.8, k + 1), rng.random(k + 1))
+        out += a * (1 - np.abs(2 * n - 1) if ridge else n)
+        a *= rough
+    out = (out - out.min()) / max(out.max() - out.min(), 1e-9)
+    if kind == "forest":
+        out = 0.5 + 0.5 * out
+    return (min(amp, cap) * out).astype(F32)
+
+
+def render_ridges(rng: np.random.Generator, geo: Geometry, pal: dict, back: np.ndarray, front) -> np.ndarray:
+    """Colour mountains / hills / tree lines (a back layer and an optional front one)."""
+    bright = pal["kind"] in ("bright", "storm", "night")
+    bases = [(0.33, 0.35, 0.42), (0.08, 0.16, 0.08), (0.4, 0.32, 0.25), (0.82, 0.85, 0.92), (0.2, 0.2, 0.22)]
+    probs = (0.15, 0.15, 0.1, 0.45, 0.15) if bright else (0.3, 0.25, 0.2, 0.1, 0.15)
+    base = _jit(rng, bases[rng.choice(len(bases), p=probs)], 0.03) * pal["light"]
+    streak = fbm(rng, geo.size, 2, 24, 3)
+    fine = fbm(rng, geo.size, 12, 12, 2)
+    slope = geo.along(np.gradient(back, _XS))
+    lit = F32(1.0) + F32(0.25) * np.tanh(slope * F32(rng.choice([-3.0, 3.0])))
+    tex = (F32(0.75) + F32(0.35) * streak + F32(0.2) * (fine - F32(0.5))) * lit
+    col = base * tex
+    if rng.random() < 0.35:
+        top = geo.along(back)
+        line = F32(rng.uniform(0.4, 0.8)) * top + F32(0.03) * (fine - F32(0.5))
+        snow = ((geo.alt > line) & (top > 0.06))
+        col = np.where(snow, rgb(0.92, 0.94, 0.98) * pal["light"] * tex, col)
+    aerial = F32(rng.uniform(0.1, 0.5))
+    far = col + (pal["hor"] - col) * aerial
+    if front is None:
+        return far
+    near = col * F32(rng.uniform(0.6, 0.9))
+    in_front = geo.alt < geo.along(front)
+    return np.where(in_front, near, far)
+
+
+def skyline(rng: np.random.Generator, cap: float):
+    """Random buildings along the horizon: returns ``(edges, heights)``, ``len(edges) = len(heights) + 1``."""
+    widths = []
+    while sum(widths) < 1.7:
+        widths.append(rng.uniform(0.012, 0.07))
+    edges = -0.85 + np.concatenate([[0.0], np.cumsum(widths)])
+    nb = len(widths)
+    top = rng.uniform(0.05, 0.35)
+    h = top * rng.uniform(0.2, 1.0, nb) ** 1.5
+    towers = rng.random(nb) < 0.12
+    h[towers] *= rng.uniform(1.3, 2.2, towers.sum())
+    gaps = rng.random(nb) < 0.1
+    h[gaps] = rng.uniform(0.003, 0.012, gaps.sum())
+    return edges.astype(F32), np.minimum(h, cap).astype(F32)
+
+
+def city_heights(geo: Geometry, edges: np.ndarray, heights: np.ndarray):
+    """Per-pixel building index and roof height above the horizon."""
+    idx = np.clip(np.searchsorted(edges, geo.u, side="right") - 1, 0, len(heights) - 1)
+    return idx, heights[idx]
+
+
+def render_city(rng: np.random.Generator, geo: Geometry, pal: dict, edges, idx, roof) -> np.ndarray:
+    """Buildings with per-building shade and a grid of windows, some lit."""
+    night = pal["kind"] in ("night", "storm") or (pal["kind"] == "dusk" and rng.random() < 0.5)
+    nb = len(edges) - 1
+    shade = (rng.uniform(0.15, 0.5, nb) * (0.15 if night else 1.0)).astype(F32)
+    col = shade[idx] * (_jit(rng, (1.0, 0.97, 0.93), 0.05) * (1 if night else pal["light"]))
+    wx, wy = F32(rng.uniform(0.007, 0.016)), F32(rng.uniform(0.009, 0.018))
+    lu, lv = geo.u - edges[idx], roof - geo.alt
+    width = edges[idx + 1] - edges[idx]
+    cu, cv = lu / wx, lv / wy
+    fu, fv = cu - np.floor(cu), cv - np.floor(cv)
+    win = (fu > 0.25) & (fu < 0.75) & (fv > 0.3) & (fv < 0.8) & (lv > wy) & (lu > wx * 0.5) & (lu < width - wx * 0.5)
+    table = rng.random(4096) < (rng.uniform(0.3, 0.7) if night else rng.uniform(0.0, 0.15))
+    key = (idx * 131 + np.floor(cu).astype(np.int64) * 17 + np.floor(cv).astype(np.int64) * 7919) % 4096
+    lit = win & table[key]
+    glass = pal["hor"] * F32(0.5) if not night else rgb(0.02, 0.02, 0.02)
+    col = np.where(win, glass, col)
+    lamp = rgb(1.0, 0.82, 0.5) * F32(rng.uniform(0.6, 1.0))
+    return np.where(lit, lamp, col)

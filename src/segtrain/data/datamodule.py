@@ -1,0 +1,133 @@
+"""Datasets and the LightningDataModule.
+
+Images are read from disk when a sample is drawn, so memory does not grow with the
+dataset. Training draws random patches (see :mod:`segtrain.data.patches`); validation
+reads whole images, which the module scores through tiled inference.
+
+Randomness is explicit: :class:`SeededSampler` yields ``(index, seed)`` pairs from one
+seeded generator, and every random choice of a sample derives from its seed, so a run is
+reproducible whatever the number of loader workers.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from segtrain.config.schema import AugmentConfig
+from segtrain.data.checks import apply_label_mapping
+from segtrain.data.discovery import Sample
+from segtrain.data.patches import sample_patch, tiles_per_image
+from segtrain.data.readers import read_image, read_mask
+from segtrain.data.transforms import augment, normalize
+
+
+def load_pair(sample: Sample, label_mapping: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised ``(C, H, W)`` float32 image and ``(H, W)`` int64 class mask of one sample."""
+    return normalize(read_image(sample.image)), apply_label_mapping(read_mask(sample.mask), label_mapping)
+
+
+class TrainPatches(Dataset):
+    """Random augmented patches; its length is the number of covering tiles of all images."""
+
+    def __init__(
+        self,
+        samples: list[Sample],
+        sizes: list[tuple[int, int]],
+        patch: int,
+        label_mapping: dict[int, int],
+        augment_config: AugmentConfig,
+        ignore_index: int | None = None,
+    ):
+        self.samples, self.patch, self.label_mapping = samples, patch, label_mapping
+        self.augment_config, self.ignore_index = augment_config, ignore_index
+        self.ends = np.cumsum([tiles_per_image(h, w, patch) for h, w in sizes])
+
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def __getitem__(self, item: tuple[int, int]):
+        index, seed = item
+        rng = np.random.default_rng(seed)
+        sample = self.samples[int(np.searchsorted(self.ends, index, side="right"))]
+        image, mask = load_pair(sample, self.label_mapping)
+        image, mask = sample_patch(
+            image, mask, self.patch, rng, self.augment_config.rare_class_share, self.ignore_index
+        )
+        image, mask = augment(image, mask, rng, self.augment_config)
+        return torch.from_numpy(image), torch.from_numpy(mask)
+
+
+class WholeImages(Dataset):
+    """Whole images with their masks, for validation and testing (use batch size 1)."""
+
+    def __init__(self, samples: list[Sample], label_mapping: dict[int, int]):
+        self.samples, self.label_mapping = samples, label_mapping
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        image, mask = load_pair(self.samples[index], self.label_mapping)
+        return torch.from_numpy(image), torch.from_numpy(mask), index
+
+
+class SeededSampler(Sampler):
+    """A new random order every epoch, each index paired with a per-sample seed.
+
+    Both come from one ``torch.Generator`` seeded once, so epoch ``k`` of two runs with the
+    same seed draws the same patches with the same augmentations. ``length`` (default ``n``)
+    sets the samples per epoch; beyond ``n`` further permutations are appended.
+    """
+
+    def __init__(self, n: int, seed: int, length: int | None = None):
+        self.n, self.length = n, length or n
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self):
+        rounds = -(-self.length // self.n)
+        order = torch.cat([torch.randperm(self.n, generator=self.generator) for _ in range(rounds)])
+        seeds = torch.randint(0, 2**62, (self.length,), generator=self.generator)
+        return iter(zip(order[: self.length].tolist(), seeds.tolist()))
+
+
+class SegmentationDataModule(L.LightningDataModule):
+    """Training patches and whole validation images for one run.
+
+    Steps per epoch are ``ceil(patches / batch_size)`` (the last, smaller batch is kept), or
+    ``ceil(samples_per_epoch / batch_size)`` when the plan sets the steps per epoch.
+    """
+
+    def __init__(
+        self,
+        train: TrainPatches,
+        val: WholeImages,
+        batch_size: int,
+        num_workers: int,
+        seed: int,
+        samples_per_epoch: int | None = None,
+    ):
+        super().__init__()
+        self.train_set, self.val_set = train, val
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.samples_per_epoch = samples_per_epoch
+
+    def _loader_options(self) -> dict:
+        workers = self.num_workers
+        return {"num_workers": workers, "persistent_workers": workers > 0}
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=SeededSampler(len(self.train_set), self.seed, self.samples_per_epoch),
+            **self._loader_options(),
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=1, shuffle=False, **self._loader_options())

@@ -1,0 +1,194 @@
+"""Find the image/mask pairs of a dataset folder.
+
+The dataset contract::
+
+    DATA/images/<stem>.<ext>    .png .jpg .jpeg .tif .tiff (any case)
+    DATA/masks/<stem>.<ext>     .png .tif .tiff (.jpg/.jpeg read, with a notice)
+
+Images and masks pair by stem. Hidden files (names starting with ``.``), folders
+and files with other extensions are ignored. Nothing is read beyond the folder
+listings and nothing on disk is changed.
+
+Problems that the user must fix but that do not stop the scan (an image without
+a mask, a mask without an image, two files with the same stem) are collected as
+one line each, in the form ``<path>: <what is wrong>; <the fix>``. A dataset
+that cannot be scanned at all (missing folder, no images) raises
+:class:`~segtrain.errors.UserError`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from segtrain.errors import UserError
+
+IMAGE_EXTS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+"""Suffixes (lower case) accepted for images."""
+
+MASK_EXTS: frozenset[str] = frozenset({".png", ".tif", ".tiff"})
+"""Suffixes (lower case) accepted for masks without a notice."""
+
+LOSSY_MASK_EXTS: frozenset[str] = frozenset({".jpg", ".jpeg"})
+"""Suffixes read as masks too, but reported as a notice (lossy compression)."""
+
+_LOSSY_NOTICE = "lossy format; values near class boundaries may be wrong, save masks as PNG"
+_MAX_LISTED = 3  # per-file notices beyond this are folded into one summary line
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One complete image/mask pair.
+
+    Attributes
+    ----------
+    stem : str
+        File name without its extension, shared by image and mask.
+    image, mask : Path
+        Paths of the two files, built on the root as the user gave it.
+    """
+
+    stem: str
+    image: Path
+    mask: Path
+
+
+@dataclass
+class Discovery:
+    """What :func:`discover` found in a dataset folder.
+
+    Attributes
+    ----------
+    root : Path
+        The dataset folder, as given.
+    samples : list of Sample
+        Complete, unambiguous pairs, sorted by stem.
+    problems : list of str
+        One line per problem (``<path>: <what is wrong>; <the fix>``).
+    notices : list of str
+        Informational lines (lossy masks, ignored files).
+    """
+
+    root: Path
+    samples: list[Sample] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+
+def _listing(folder: Path, exts: frozenset[str]) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Group the files of ``folder`` with a suffix in ``exts`` by stem.
+
+    Returns
+    -------
+    by_stem : dict
+        stem -> paths (sorted by name), for the accepted files.
+    ignored : list of Path
+        Visible files with another suffix.
+    """
+    by_stem: dict[str, list[Path]] = defaultdict(list)
+    ignored: list[Path] = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        if entry.suffix.lower() in exts:
+            by_stem[entry.stem].append(entry)
+        else:
+            ignored.append(entry)
+    return dict(by_stem), ignored
+
+
+def _require_folder(path: Path, fix: str, absent: str = "missing") -> None:
+    """Raise :class:`UserError` unless ``path`` is an existing folder."""
+    if not path.exists():
+        raise UserError(f"{path}: {absent}; {fix}")
+    if not path.is_dir():
+        raise UserError(f"{path}: not a folder; {fix}")
+
+
+def _ignored_notice(folder: Path, ignored: list[Path], what: str) -> str:
+    names = ", ".join(p.name for p in ignored[:_MAX_LISTED])
+    more = f" and {len(ignored) - _MAX_LISTED} more" if len(ignored) > _MAX_LISTED else ""
+    return f"{folder}: ignored {len(ignored)} file(s) that are not {what} ({names}{more})"
+
+
+def discover(root: Path | str) -> Discovery:
+    """List the image/mask pairs of a dataset folder.
+
+    Parameters
+    ----------
+    root : Path or str
+        The folder that holds ``images/`` and ``masks/``.
+
+    Returns
+    -------
+    Discovery
+        The complete pairs plus one line per problem and per notice.
+
+    Raises
+    ------
+    UserError
+        If ``root``, ``root/images`` or ``root/masks`` is missing or not a
+        folder, or if ``images/`` holds no image files.
+    """
+    root = Path(root)
+    _require_folder(root, "pass the folder that holds images/ and masks/", "no such folder")
+    images_dir, masks_dir = root / "images", root / "masks"
+    if not images_dir.exists():
+        loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS]
+        hint = f" (found {len(loose)} image files directly in {root})" if loose else ""
+        raise UserError(f"{images_dir}: missing{hint}; put the images in {images_dir}/<stem>.png")
+    _require_folder(images_dir, f"put the images in {images_dir}/<stem>.png")
+    _require_folder(masks_dir, f"put one mask per image in {masks_dir}/<stem>.png")
+
+    images, ignored_images = _listing(images_dir, IMAGE_EXTS)
+    masks, ignored_masks = _listing(masks_dir, MASK_EXTS | LOSSY_MASK_EXTS)
+    if not images:
+        raise UserError(
+            f"{images_dir}: no images (.png, .jpg, .tif) found; "
+            f"put the images there as <stem>.png, <stem>.jpg or <stem>.tif"
+        )
+
+    found = Discovery(root=root)
+    # Suggest the extension the user's masks already use.
+    mask_ext_counts = Counter(p.suffix for paths in masks.values() for p in paths
+                              if p.suffix.lower() in MASK_EXTS)
+    mask_ext = mask_ext_counts.most_common(1)[0][0] if mask_ext_counts else ".png"
+
+    for folder, listing in ((images_dir, images), (masks_dir, masks)):
+        for stem, paths in sorted(listing.items()):
+            if len(paths) > 1:
+                names = ", ".join(p.name for p in paths[1:])
+                found.problems.append(
+                    f"{paths[0]}: same stem as {names} in {folder}; "
+                    f"keep one file per stem (rename or remove the others)"
+                )
+
+    for stem in sorted(set(images) | set(masks)):
+        image_paths, mask_paths = images.get(stem, []), masks.get(stem, [])
+        if not mask_paths:
+            for path in image_paths:
+                found.problems.append(
+                    f"{path}: no mask; add {masks_dir / (stem + mask_ext)} or remove the image"
+                )
+        elif not image_paths:
+            for path in mask_paths:
+                found.problems.append(
+                    f"{path}: no image; add {images_dir / (stem + '.png')} or remove the mask"
+                )
+        elif len(image_paths) == 1 and len(mask_paths) == 1:
+            found.samples.append(Sample(stem=stem, image=image_paths[0], mask=mask_paths[0]))
+
+    lossy = [p for _, paths in sorted(masks.items()) for p in paths
+             if p.suffix.lower() in LOSSY_MASK_EXTS]
+    if len(lossy) <= _MAX_LISTED:
+        found.notices.extend(f"{p}: {_LOSSY_NOTICE}" for p in lossy)
+    else:
+        found.notices.append(
+            f"{masks_dir}: {len(lossy)} masks in JPEG format (e.g. {lossy[0].name}): {_LOSSY_NOTICE}"
+        )
+    if ignored_images:
+        found.notices.append(_ignored_notice(images_dir, ignored_images, "images (.png, .jpg, .tif)"))
+    if ignored_masks:
+        found.notices.append(_ignored_notice(masks_dir, ignored_masks, "masks (.png, .tif)"))
+    return found

@@ -1,0 +1,269 @@
+"""Read images and masks from disk into numpy arrays, with user-fixable errors.
+
+PNG and JPEG go through Pillow, ``.tif``/``.tiff`` through tifffile. Every
+failure that comes from the file (missing, empty, truncated, corrupt, an
+unsupported layout) is raised as :class:`ReadError`, a
+:class:`~segtrain.errors.UserError` whose message is one line
+``<path>: <reason>; <fix>``. Files are only ever opened for reading.
+
+Layouts returned
+----------------
+:func:`read_image`
+    ``(H, W, C)`` with ``C`` 1 (gray) or 3 (RGB); dtype ``uint8``, ``uint16``
+    or ``float32`` as stored. Alpha is dropped, palette images become RGB.
+:func:`read_mask`
+    ``(H, W)`` raw stored values (palette indices for palette PNGs); dtype
+    ``uint8``, ``uint16`` or ``int32``.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from segtrain.errors import UserError
+
+TIFF_EXTS = frozenset({".tif", ".tiff"})
+
+_REEXPORT = "re-export the file or remove it"
+_COLOUR_MASK = (
+    "colour-coded RGB mask",
+    "convert it to one class index per pixel "
+    "(colour masks with classes.json come in a later version)",
+)
+
+
+class ReadError(UserError):
+    """A file that cannot be read as an image or mask.
+
+    Parameters
+    ----------
+    path : Path or str
+        The file; with ``reason`` omitted, the whole message instead.
+    reason : str, optional
+        What is wrong with it.
+    fix : str, optional
+        What the user should do.
+
+    The message is ``"<path>: <reason>; <fix>"``.
+    """
+
+    def __init__(self, path: Path | str, reason: str | None = None, fix: str = _REEXPORT):
+        self.path = Path(path) if reason is not None else None
+        super().__init__(str(path) if reason is None else f"{path}: {reason}; {fix}")
+
+
+# Everything the decoders raise for a bad file. Programming errors in this module
+# happen outside the guarded blocks, so they still surface as bugs.
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error,
+    IndexError, KeyError, TypeError, RuntimeError,
+)
+
+
+def _detail(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise ReadError(path, "no such file", "check the path")
+    if path.stat().st_size == 0:
+        raise ReadError(path, "empty file (0 bytes)", _REEXPORT)
+
+
+def _decode_failed(path: Path, exc: BaseException) -> ReadError:
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return ReadError(path, "not an image Pillow can read (unknown or corrupt format)", _REEXPORT)
+    return ReadError(path, f"truncated or corrupt file ({_detail(exc)})", _REEXPORT)
+
+
+def _read_pil(path: Path, for_mask: bool) -> np.ndarray:
+    """Decode a PNG/JPEG fully and return its pixels in a few canonical modes."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()  # decodes everything: truncated data raises here
+            mode = im.mode
+            if mode == "1":
+                # 1-bit: masks keep 0/1, images get 0/255 intensities.
+                return np.asarray(im).astype(np.uint8) * (1 if for_mask else 255)
+            if mode in ("P", "PA"):
+                if for_mask:
+                    return np.asarray(im)  # palette indices, not colours
+                im = im.convert("RGBA")
+            elif mode not in ("L", "LA", "RGB", "RGBA", "I", "F") and not mode.startswith("I;16"):
+                im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
+            return np.array(im)
+    except (*_DECODE_ERRORS, Image.DecompressionBombError) as exc:
+        raise _decode_failed(path, exc) from None
+
+
+def _read_tiff(path: Path, for_mask: bool) -> np.ndarray:
+    """Decode the first series of a TIFF; masks must have exactly one page."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            pages = len(tif.pages)
+            if for_mask and pages > 1:
+                raise ReadError(
+                    path, f"multi-page TIFF mask ({pages} pages)",
+                    "save one page with one class index per pixel "
+                    "(multilabel masks come in a later version)",
+                )
+            return np.asarray(tif.series[0].asarray())
+    except _DECODE_ERRORS as exc:
+        raise _decode_failed(path, exc) from None
+
+
+def _read_raw(path: Path | str, for_mask: bool) -> tuple[Path, np.ndarray]:
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() in TIFF_EXTS:
+        arr = _read_tiff(path, for_mask)
+    else:
+        arr = _read_pil(path, for_mask)
+    while arr.ndim > 3 and arr.shape[0] == 1:  # e.g. (1, 1, H, W) from TIFF series
+        arr = arr[0]
+    if arr.ndim == 3 and arr.shape[-1] not in (1, 2, 3, 4) and arr.shape[0] in (1, 3, 4) \
+            and arr.shape[1] > 4 and arr.shape[2] > 4:
+        arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) -> (H, W, C)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (2, 3, 4)):
+        what = "multi-page TIFF" if path.suffix.lower() in TIFF_EXTS and arr.ndim == 3 else "array"
+        raise ReadError(path, f"unsupported {what} of shape {arr.shape}",
+                        "save one 2D gray or RGB image per file")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ReadError(path, f"zero-sized image ({arr.shape[0]}x{arr.shape[1]})", _REEXPORT)
+    if arr.dtype.kind not in "biuf":
+        raise ReadError(path, f"unsupported pixel type {arr.dtype}", "save it as 8- or 16-bit integers")
+    return path, arr
+
+
+def read_image(path: Path | str) -> np.ndarray:
+    """Read an image as ``(H, W, C)``.
+
+    Parameters
+    ----------
+    path : Path or str
+        A .png, .jpg/.jpeg or .tif/.tiff file.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, C)`` with ``C`` 1 (gray, also from gray+alpha) or 3 (RGB, also
+        from RGBA and palette images); ``uint8``, ``uint16`` or ``float32``.
+        Other integer types become ``uint16`` when their values fit, else
+        ``float32``; other float types become ``float32``.
+
+    Raises
+    ------
+    ReadError
+        Missing, empty, truncated or corrupt file, or an unsupported layout.
+    """
+    path, arr = _read_raw(path, for_mask=False)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    elif arr.shape[-1] == 2:  # gray + alpha
+        arr = arr[..., :1]
+    elif arr.shape[-1] == 4:  # RGB + alpha
+        arr = arr[..., :3]
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype.kind == "f":
+        arr = arr.astype(np.float32, copy=False)
+    elif arr.dtype != np.uint8:
+        if arr.dtype.kind in "iu" and arr.min() >= 0 and arr.max() <= 65535:
+            arr = arr.astype(np.uint16, copy=False)  # also fixes byte order ('I;16B')
+        else:
+            arr = arr.astype(np.float32)
+    return np.ascontiguousarray(arr)
+
+
+def read_mask(path: Path | str) -> np.ndarray:
+    """Read a mask of class indices as ``(H, W)``, values as stored.
+
+    Parameters
+    ----------
+    path : Path or str
+        A .png or .tif/.tiff file (a .jpg is read too, but values may be off).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` of ``uint8``, ``uint16`` or ``int32``: palette indices for
+        palette PNGs, the gray values otherwise. An RGB(A) mask whose colour
+        channels are all equal gives its first channel.
+
+    Raises
+    ------
+    ReadError
+        Missing, empty, truncated or corrupt file; a colour-coded RGB mask; a
+        multi-page TIFF; non-integer float values.
+    """
+    path, arr = _read_raw(path, for_mask=True)
+    if arr.ndim == 3:
+        if arr.shape[-1] >= 3:
+            first = arr[..., 0]
+            if not (np.array_equal(first, arr[..., 1]) and np.array_equal(first, arr[..., 2])):
+                raise ReadError(path, *_COLOUR_MASK)
+        arr = arr[..., 0]  # gray (+ alpha), palette (+ alpha), or gray stored as RGB
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8)
+    if arr.dtype.kind == "f" and (
+        not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr))
+    ):
+        raise ReadError(path, "float mask with non-integer values",
+                        "save one integer class index per pixel")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize <= 2:
+        return np.ascontiguousarray(arr, dtype=np.uint8 if arr.dtype.itemsize == 1 else np.uint16)
+    lo, hi = arr.min(), arr.max()
+    if lo < np.iinfo(np.int32).min or hi > np.iinfo(np.int32).max:
+        raise ReadError(path, f"mask values {lo}..{hi} out of range",
+                        "save class indices as 8- or 16-bit integers")
+    return np.ascontiguousarray(arr, dtype=np.uint16 if lo >= 0 and hi <= 65535 else np.int32)
+
+
+def image_size(path: Path | str) -> tuple[int, int]:
+    """Return ``(H, W)`` of an image or mask from its header, without decoding pixels.
+
+    Parameters
+    ----------
+    path : Path or str
+        A .png, .jpg/.jpeg or .tif/.tiff file.
+
+    Returns
+    -------
+    tuple of int
+        Height and width in pixels (of the first page for TIFF).
+
+    Raises
+    ------
+    ReadError
+        Missing, empty or unreadable file.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        if path.suffix.lower() in TIFF_EXTS:
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                return int(page.imagelength), int(page.imagewidth)
+        from PIL import Image
+
+        with Image.open(path) as im:
+            width, height = im.size
+            return int(height), int(width)
+    except _DECODE_ERRORS as exc:
+        raise _decode_failed(path, exc) from None

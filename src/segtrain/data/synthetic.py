@@ -1,0 +1,225 @@
+"""Procedural horizon scenes for sky segmentation, written as an image/mask dataset.
+
+Each scene is an outdoor view with a horizon at a random height (about 15%-85% of the
+image from the top) and camera roll (about -20 to +20 degrees).
+
+Sky
+    Vertical colour gradients (day blue, dusk orange/purple/pink, overcast grey, night
+    near-black with stars or light-pollution glow, dark storm, bright overexposed haze),
+    fBm clouds, haze near the horizon and sometimes a sun with glare, often low.
+Below the sky
+    Either sea (deep colour mixed with the reflected sky, perspective waves, sun-glint
+    streaks), possibly with a far shore of hills, mountains or a city, or land: textured
+    ground (grass, dry grass, sand, snow, rock, dirt) under mountains (ridged fBm
+    profile, snow caps, aerial perspective), rolling hills, a tree line or a city
+    skyline (stepped building profile with windows, some lit).
+Camera
+    Fog near the horizon, white balance, vignetting, exposure gain, a soft highlight
+    roll-off, gamma, Gaussian blur and sensor noise. The boundary between sky and the
+    rest is always kept visible: where it is too faint, the land next to it is nudged
+    brighter or darker.
+
+Masks are computed from the geometry, not the pixels, and are not blurred.
+
+Class indices
+    ``classes=2``: 0 = not sky, 1 = sky.
+    ``classes=3``: 0 = land (ground, mountains, hills, trees, buildings), 1 = sky,
+    2 = water (the sea below the horizon).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from segtrain.data import _scenes as sc
+from segtrain.errors import UserError
+
+F32 = np.float32
+LAND, SKY, WATER = 0, 1, 2
+_MIN_SIZE = 16
+_CONTRAST = 0.09  # minimum RGB distance between the mean sky and land next to the boundary
+
+
+def synthesize_horizon(out: Path | str, n: int = 200, size: int = 256, seed: int = 0, classes: int = 2) -> int:
+    """Write n procedural horizon scenes to out/images/NNNN.png (8-bit RGB) and out/masks/NNNN.png (8-bit, class indices). Returns n.
+
+    Parameters
+    ----------
+    out : pathlib.Path or str
+        Dataset folder; ``images/`` and ``masks/`` are created inside it if missing.
+        Existing files with the same names are overwritten; other files are left alone.
+    n : int, default 200
+        Number of scenes, at least 1. Files are named ``0000.png``, ``0001.png``, ...
+        (wider zero padding when ``n > 10000``).
+    size : int, default 256
+        Width and height in pixels, at least 16.
+    seed : int, default 0
+        Base seed, at least 0. Scene ``i`` depends only on ``(seed, i)``, so a smaller
+        ``n`` gives a prefix of a larger one and repeated calls give identical files.
+    classes : int, default 2
+        2: masks hold 1 for sky, 0 for everything else. 3: 0 = land, 1 = sky, 2 = water.
+
+    Returns
+    -------
+    int
+        The number of scenes written, ``n``.
+
+    Raises
+    ------
+    segtrain.errors.UserError
+        If ``classes`` is not 2 or 3, ``n < 1``, ``size < 16`` or ``seed < 0``.
+    """
+    n, size, seed, classes = _check_args(n, size, seed, classes)
+    out = Path(out)
+    img_dir, mask_dir = out / "images", out / "masks"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    mask_dir.mkdir(parents=True, exist_ok=True)
+    width = max(4, len(str(n - 1)))
+    for i in range(n):
+        image, mask = render_scene(np.random.default_rng([seed, i]), size, classes)
+        name = f"{i:0{width}d}.png"
+        Image.fromarray(image).save(img_dir / name, compress_level=1)
+        Image.fromarray(mask).save(mask_dir / name, compress_level=1)
+    return n
+
+
+def _check_args(n, size, seed, classes) -> tuple[int, int, int, int]:
+    def as_int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            return None
+        return int(value)
+
+    if as_int(classes) not in (2, 3):
+        raise UserError(f"classes={classes!r} is not supported; use 2 (sky / not sky) or 3 (land / sky / water)")
+    if as_int(n) is None or n < 1:
+        raise UserError(f"n={n!r} is not a valid number of images; use an integer >= 1")
+    if as_int(size) is None or size < _MIN_SIZE:
+        raise UserError(f"size={size!r} is too small or not an integer; use an integer >= {_MIN_SIZE}")
+    if as_int(seed) is None or seed < 0:
+        raise UserError(f"seed={seed!r} is not valid; use an integer >= 0")
+    return int(n), int(size), int(seed), int(classes)
+
+
+def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Render one scene.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The scene's only source of randomness.
+    size : int
+        Width and height in pixels.
+    classes : int
+        2 or 3, see :func:`synthesize_horizon`.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        ``(size, size, 3)`` uint8 RGB.
+    mask : numpy.ndarray
+        ``(size, size)`` uint8 class indices.
+    """
+    geo = sc.Geometry(rng, size)
+    pal = sc.sky_palette(rng)
+    layout = rng.choice(["sea", "mountains", "hills", "forest", "city"], p=[0.32, 0.26, 0.1, 0.12, 0.2])
+    sea = layout == "sea" or (layout == "city" and rng.random() < 0.4)
+    far = layout
+    if layout == "sea":
+        far = rng.choice(["none", "hills", "mountains", "forest", "city"], p=[0.4, 0.2, 0.15, 0.1, 0.15])
+    cap = 0.7 * geo.h0 if layout != "sea" else 0.4 * geo.h0
+
+    sky_rgb = sc.render_sky(rng, geo, pal)
+    below = sc.render_sea(rng, geo, pal) if sea else sc.render_ground(rng, geo, pal)
+    if far == "none":
+        prof = np.zeros_like(geo.u)
+        land = below
+    elif far == "city":
+        edges, heights = sc.skyline(rng, cap)
+        idx, prof = sc.city_heights(geo, edges, heights)
+        land = sc.render_city(rng, geo, pal, edges, idx, prof)
+    else:
+        back = sc.ridge_profile(rng, str(far), cap)
+        front = None
+        if far != "forest" and rng.random() < 0.5:
+            front = sc.ridge_profile(rng, "hills" if far == "mountains" else "forest", 0.6 * float(back.max()))
+        prof_xs = back if front is None else np.maximum(back, front)
+        prof = geo.along(prof_xs)
+        land = sc.render_ridges(rng, geo, pal, back, front)
+
+    dist = geo.vc + prof  # >= 0 below the sky boundary, in image widths
+    is_sky = dist < 0
+    under = geo.vc > 0
+    img = below
+    if land is not below:
+        np.copyto(img, land, where=~(is_sky | under))
+    np.copyto(img, sky_rgb, where=is_sky)
+
+    if classes == 2:
+        mask = is_sky.astype(np.uint8)
+    else:
+        mask = np.full((size, size), LAND, np.uint8)
+        mask[is_sky] = SKY
+        if sea:
+            mask[under] = WATER
+    return _camera(rng, geo, pal, img, is_sky, dist), mask
+
+
+def _camera(rng: np.random.Generator, geo, pal: dict, img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Fog, colour cast, vignette, exposure, tone curve, gamma, contrast guard, blur and noise."""
+    size = geo.size
+    if rng.random() < 0.4:
+        fog_col = 0.5 * pal["hor"] + F32(rng.uniform(0.2, 0.5))
+        amount = F32(rng.uniform(0.2, 0.65)) * np.exp(-np.abs(geo.vc) / F32(rng.uniform(0.05, 0.2)))
+        img = img + (fog_col - img) * amount
+    img = img * (1 + rng.normal(0, 0.05, (3, 1, 1))).astype(F32)
+    if rng.random() < 0.5:
+        img = img * (1 - F32(rng.uniform(0, 0.4)) * (geo.x**2 + geo.y**2) * 2)
+    img = np.maximum(img * F32(np.exp(rng.uniform(-0.6, 0.45))), 0)
+    knee = F32(0.8)
+    img = np.where(img > knee, knee + (1 - knee) * (1 - np.exp(-(img - knee) / (1 - knee))), img)
+    img = img ** F32(rng.uniform(0.7, 1.4))
+    img = _guard_contrast(img, is_sky, dist, size)
+    sigma = rng.uniform(0, 2.0) * size / 256 if rng.random() < 0.7 else 0.0
+    if sigma > 0.3:
+        pil = Image.fromarray(_to_u8(img)).filter(ImageFilter.GaussianBlur(sigma))
+        img = np.asarray(pil, F32).transpose(2, 0, 1) / F32(255)
+    level = F32(rng.uniform(0.002, 0.025))
+    grain = rng.standard_normal((1, size, size), dtype=F32) + F32(0.5) * rng.standard_normal((3, size, size), dtype=F32)
+    img = img + grain * level * (F32(0.4) + np.sqrt(img))
+    return _to_u8(img)
+
+
+def _to_u8(img: np.ndarray) -> np.ndarray:
+    """``(3, H, W)`` float in [0, 1] to ``(H, W, 3)`` uint8."""
+    return np.clip(img * F32(255) + F32(0.5), 0, 255).astype(np.uint8).transpose(1, 2, 0).copy()
+
+
+def _guard_contrast(img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray, size: int) -> np.ndarray:
+    """Nudge the land next to the sky boundary so that its mean colour, per column,
+    differs from the sky's next to it by at least ``_CONTRAST`` (RGB distance)."""
+    band = max(0.03, 3.0 / size)
+    sky_band = (is_sky & (dist > -band)).astype(F32)
+    land = ~is_sky
+    land_band = (land & (dist < band)).astype(F32)
+    ns, nl = sky_band.sum(0), land_band.sum(0)  # per column
+    ok = (ns > 0) & (nl > 0)
+    if not ok.any():
+        return img
+    ms = (img * sky_band).sum(1) / np.maximum(ns, 1)  # (3, W)
+    ml = (img * land_band).sum(1) / np.maximum(nl, 1)
+    need = np.where(ok, np.maximum(_CONTRAST - np.linalg.norm(ml - ms, axis=0), 0), 0)
+    if need.max() <= 0:
+        return img
+    k = max(3, size // 16) | 1  # max filter then box filter: smooth, and never below the raw need
+    need = np.lib.stride_tricks.sliding_window_view(np.pad(need, k // 2, mode="edge"), k).max(1)
+    need = np.convolve(np.pad(need, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
+    luma_s, luma_l = ms[:, ok].mean(), ml[:, ok].mean()
+    sign = 1.0 if luma_l > luma_s else -1.0
+    if luma_l + sign * _CONTRAST * 1.5 > 1.0 or luma_l + sign * _CONTRAST * 1.5 < 0.0:
+        sign = -sign
+    weight = np.exp(-np.maximum(dist, 0) / F32(0.08)) * land
+    img = img + F32(sign) * need.astype(F32) * weight
+    return np.clip(img, 0, 1)

@@ -1,0 +1,79 @@
+"""The LightningModule: training and validation steps, nothing else.
+
+Training steps see random patches; validation steps see whole images through the same
+tiled inference as ``predict``. Validation scores come from one pooled confusion matrix
+(a torchmetrics metric, so it is summed across DDP ranks). The resolved config and the
+facts needed to rebuild the network travel inside every checkpoint under ``"segtrain"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from segtrain.config.schema import SegtrainConfig
+from segtrain.engine.schedules import WarmupCosine
+from segtrain.losses import segmentation_loss
+from segtrain.metrics import confusion_metric, scores_from_confusion
+from segtrain.models import build_model
+from segtrain.predict.tiling import logits_to_classes, tiled_logits
+
+
+class SegmentationModule(L.LightningModule):
+    """U-Net training on one dataset.
+
+    Parameters
+    ----------
+    meta : dict
+        JSON-like facts saved into checkpoints: ``config`` (the resolved config as a dict),
+        ``in_channels``, ``num_classes``, ``label_mapping``, ``patch_size``, ``total_steps``,
+        ``warmup_steps``.
+    """
+
+    def __init__(self, meta: dict[str, Any]):
+        super().__init__()
+        self.meta = meta
+        self.config = SegtrainConfig.model_validate(meta["config"])
+        self.model = build_model(meta["in_channels"], meta["num_classes"], self.config.model)
+        self.ignore_index = self.config.data.ignore_index
+        self.val_confusion = confusion_metric(meta["num_classes"], self.ignore_index)
+        self.channels_last = bool(self.config.train.channels_last)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.schedule = WarmupCosine(meta["total_steps"], meta["warmup_steps"], self.config.train.final_lr_fraction)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+    def training_step(self, batch, batch_idx):
+        images, masks = batch
+        loss = segmentation_loss(self(images), masks, self.ignore_index)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=images.shape[0])
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        image, mask, _ = batch
+        logits = tiled_logits(self, image, self.meta["patch_size"], self.config.train.val_overlap)
+        loss = segmentation_loss(logits, mask, self.ignore_index)
+        self.log("val/loss", loss, on_epoch=True, batch_size=1, sync_dist=True)
+        self.val_confusion.update(logits_to_classes(logits), mask)
+
+    def on_validation_epoch_end(self) -> None:
+        scores = scores_from_confusion(self.val_confusion.compute())
+        self.val_confusion.reset()
+        for key in ("dice", "iou"):
+            value = scores[key]
+            self.log(f"val/{key}", float("nan") if value is None else value, prog_bar=key == "dice")
+
+    def configure_optimizers(self):
+        train = self.config.train
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.meta["lr"], weight_decay=train.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["segtrain"] = self.meta

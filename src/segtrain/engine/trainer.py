@@ -1,0 +1,75 @@
+"""Build the Lightning Trainer of a run from its config and plan."""
+
+from __future__ import annotations
+
+import sys
+
+import lightning as L
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+
+from segtrain.config.schema import SegtrainConfig
+from segtrain.engine.callbacks import AtomicCheckpointIO, BudgetStop, EpochLog
+from segtrain.planning.planner import TrainingPlan
+from segtrain.runtime.rundir import RunDir
+
+MONITOR = "val/dice"
+
+
+def build_trainer(
+    run: RunDir,
+    config: SegtrainConfig,
+    plan: TrainingPlan,
+    schedule=None,
+    progress: bool | None = None,
+) -> tuple[L.Trainer, BudgetStop | None]:
+    """A Trainer that validates every epoch, keeps ``best.ckpt`` (by validation Dice) and ``last.ckpt``.
+
+    With a budget, training runs until :class:`BudgetStop` ends it; otherwise for the planned
+    epochs (or ``max_steps``). Files are written by rank zero only (Lightning's checkpointing
+    and :class:`EpochLog` both check it).
+    """
+    train = config.train
+    budget = plan.get("budget_s")
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=run.checkpoints,
+            filename="best",
+            monitor=MONITOR,
+            mode="max",
+            save_top_k=1,
+            save_last=True,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        ),
+        EpochLog(run.metrics, None if budget and train.epochs is None else plan["epochs"], budget),
+    ]
+    budget_stop = None
+    if budget is not None:
+        budget_stop = BudgetStop(budget, plan.get("validation_seconds", 0.0), schedule)
+        callbacks.append(budget_stop)
+    if train.early_stop_patience:
+        callbacks.append(EarlyStopping(MONITOR, mode="max", patience=train.early_stop_patience, check_finite=False))
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if progress:
+        callbacks.append(TQDMProgressBar(refresh_rate=1))
+    until_budget = budget is not None and train.epochs is None and train.max_steps is None
+    return (
+        L.Trainer(
+            accelerator=plan["device"] if train.accelerator == "auto" else train.accelerator,
+            devices=train.devices,
+            precision=plan["precision"],
+            max_epochs=-1 if until_budget else plan["epochs"],
+            max_steps=train.max_steps or -1,
+            callbacks=callbacks,
+            plugins=[AtomicCheckpointIO()],
+            logger=False,
+            enable_model_summary=False,
+            enable_progress_bar=progress,
+            num_sanity_val_steps=0,
+            default_root_dir=run.path,
+            log_every_n_steps=1,
+            check_val_every_n_epoch=1,
+        ),
+        budget_stop,
+    )

@@ -1,0 +1,80 @@
+"""A trained network rebuilt from a checkpoint, ready for whole-image inference.
+
+Checkpoints are read with ``torch.load(..., weights_only=True)``: a checkpoint from a
+stranger cannot run code. Everything needed to rebuild the network is in its
+``"segtrain"`` entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from segtrain.config.schema import SegtrainConfig
+from segtrain.data.transforms import normalize
+from segtrain.errors import UserError
+from segtrain.models import build_model
+from segtrain.predict.tiling import logits_to_classes, logits_to_probabilities, tiled_logits
+
+
+def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    """The checkpoint's content, loaded safely; :class:`UserError` if it is not a segtrain checkpoint."""
+    try:
+        checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such checkpoint") from None
+    except Exception as exc:  # a truncated or foreign file: say so in one line
+        raise UserError(f"{path}: not a readable checkpoint ({type(exc).__name__}); train again or pass another run") from None
+    if not isinstance(checkpoint, dict) or "segtrain" not in checkpoint or "state_dict" not in checkpoint:
+        raise UserError(f"{path}: not a segtrain checkpoint (no 'segtrain' entry)")
+    return checkpoint
+
+
+class Predictor:
+    """Tiled inference with the network of a checkpoint."""
+
+    def __init__(self, checkpoint: dict[str, Any], device: str = "cpu", bf16: bool | None = None):
+        self.meta = checkpoint["segtrain"]
+        self.config = SegtrainConfig.model_validate(self.meta["config"])
+        self.model = build_model(self.meta["in_channels"], self.meta["num_classes"], self.config.model)
+        state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+        self.model.load_state_dict(state)
+        self.model.to(device).eval()
+        self.device = device
+        if bf16 is None:
+            from segtrain.runtime.env import detect_machine
+
+            bf16 = self.config.train.precision == "bf16-mixed" and detect_machine(device).bf16
+        self.bf16 = bf16
+        self.patch = int(self.meta["patch_size"])
+        self.overlap = self.config.train.val_overlap
+
+    @classmethod
+    def from_checkpoint(cls, path: Path | str, device: str = "cpu") -> "Predictor":
+        return cls(load_checkpoint(path), device)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.meta["in_channels"])
+
+    def logits(self, image: np.ndarray) -> torch.Tensor:
+        """Logits ``(1, K, H, W)`` of one ``(H, W, C)`` image as read from disk."""
+        if image.shape[-1] != self.in_channels:
+            if image.shape[-1] == 1 and self.in_channels == 3:
+                image = np.repeat(image, 3, axis=-1)
+            elif image.shape[-1] == 3 and self.in_channels == 1:
+                image = image.mean(axis=-1, keepdims=True)
+        x = torch.from_numpy(normalize(image))[None].to(self.device)
+        autocast = torch.autocast(self.device, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
+            return tiled_logits(self.model, x, self.patch, self.overlap)
+
+    def classes(self, logits: torch.Tensor) -> np.ndarray:
+        return logits_to_classes(logits)[0].cpu().numpy()
+
+    def probabilities(self, logits: torch.Tensor) -> np.ndarray:
+        return logits_to_probabilities(logits)[0].float().cpu().numpy()

@@ -1,0 +1,315 @@
+"""Tests for segtrain.data.readers: decoding images and masks, and read errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image, ImageFile
+
+from segtrain.data.readers import ReadError, image_size, read_image, read_mask
+from segtrain.errors import UserError
+
+H, W = 20, 30
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(123)
+
+
+def _gray8(rng) -> np.ndarray:
+    return rng.integers(0, 256, size=(H, W), dtype=np.uint8)
+
+
+def _rgb8(rng) -> np.ndarray:
+    return rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)
+
+
+def _truncate(path: Path, keep: float = 0.5) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+# --- images: PNG / JPEG -------------------------------------------------------------
+
+def test_png_gray8(tmp_path, rng) -> None:
+    data = _gray8(rng)
+    Image.fromarray(data).save(tmp_path / "a.png")
+    img = read_image(tmp_path / "a.png")
+    assert img.shape == (H, W, 1) and img.dtype == np.uint8
+    np.testing.assert_array_equal(img[..., 0], data)
+
+
+def test_png_gray16(tmp_path, rng) -> None:
+    data = rng.integers(0, 65536, size=(H, W), dtype=np.uint16)
+    Image.fromarray(data).save(tmp_path / "a.png")
+    img = read_image(str(tmp_path / "a.png"))
+    assert img.shape == (H, W, 1) and img.dtype == np.uint16
+    np.testing.assert_array_equal(img[..., 0], data)
+
+
+def test_png_rgb(tmp_path, rng) -> None:
+    data = _rgb8(rng)
+    Image.fromarray(data).save(tmp_path / "a.png")
+    img = read_image(tmp_path / "a.png")
+    assert img.shape == (H, W, 3) and img.dtype == np.uint8
+    np.testing.assert_array_equal(img, data)
+
+
+def test_png_rgba_drops_alpha(tmp_path, rng) -> None:
+    data = rng.integers(0, 256, size=(H, W, 4), dtype=np.uint8)
+    Image.fromarray(data, "RGBA").save(tmp_path / "a.png")
+    img = read_image(tmp_path / "a.png")
+    assert img.shape == (H, W, 3)
+    np.testing.assert_array_equal(img, data[..., :3])
+
+
+def test_png_la_becomes_gray(tmp_path, rng) -> None:
+    gray = _gray8(rng)
+    Image.merge("LA", [Image.fromarray(gray), Image.fromarray(_gray8(rng))]).save(tmp_path / "a.png")
+    img = read_image(tmp_path / "a.png")
+    assert img.shape == (H, W, 1)
+    np.testing.assert_array_equal(img[..., 0], gray)
+
+
+def test_palette_image_becomes_rgb_colours(tmp_path) -> None:
+    indices = np.zeros((H, W), np.uint8)
+    indices[:, W // 2:] = 1
+    im = Image.fromarray(indices)
+    im.putpalette([10, 20, 30, 200, 100, 50] + [0] * 762)
+    im.save(tmp_path / "p.png")
+    img = read_image(tmp_path / "p.png")
+    assert img.shape == (H, W, 3)
+    assert img[0, 0].tolist() == [10, 20, 30]
+    assert img[0, -1].tolist() == [200, 100, 50]
+
+
+def test_one_bit_png(tmp_path) -> None:
+    data = np.zeros((H, W), bool)
+    data[2:5, 3:9] = True
+    Image.fromarray(data).save(tmp_path / "b.png")
+    assert Image.open(tmp_path / "b.png").mode == "1"
+    assert set(np.unique(read_image(tmp_path / "b.png")).tolist()) == {0, 255}
+    mask = read_mask(tmp_path / "b.png")
+    np.testing.assert_array_equal(mask, data.astype(np.uint8))
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".jpeg", ".JPG"])
+def test_jpeg_rgb_and_gray(tmp_path, ext) -> None:
+    smooth = np.tile(np.linspace(0, 255, W, dtype=np.uint8), (H, 1))
+    rgb = np.stack([smooth, smooth[::-1], np.full_like(smooth, 128)], axis=-1)
+    Image.fromarray(rgb).save(tmp_path / f"c{ext}", quality=95)
+    Image.fromarray(smooth).save(tmp_path / f"g{ext}", quality=95)
+    img = read_image(tmp_path / f"c{ext}")
+    assert img.shape == (H, W, 3) and img.dtype == np.uint8
+    assert np.abs(img.astype(int) - rgb).mean() < 4
+    gray = read_image(tmp_path / f"g{ext}")
+    assert gray.shape == (H, W, 1)
+    assert np.abs(gray[..., 0].astype(int) - smooth).mean() < 4
+
+
+# --- images: TIFF ---------------------------------------------------------------------
+
+def test_tiff_gray8_and_gray16(tmp_path, rng) -> None:
+    g8 = _gray8(rng)
+    g16 = rng.integers(0, 65536, size=(H, W), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "a.tif", g8)
+    tifffile.imwrite(tmp_path / "b.TIFF", g16)
+    a, b = read_image(tmp_path / "a.tif"), read_image(tmp_path / "b.TIFF")
+    assert (a.shape, a.dtype) == ((H, W, 1), np.uint8)
+    assert (b.shape, b.dtype) == ((H, W, 1), np.uint16)
+    np.testing.assert_array_equal(a[..., 0], g8)
+    np.testing.assert_array_equal(b[..., 0], g16)
+
+
+def test_tiff_rgb_interleaved(tmp_path, rng) -> None:
+    data = _rgb8(rng)
+    tifffile.imwrite(tmp_path / "a.tif", data, photometric="rgb")
+    np.testing.assert_array_equal(read_image(tmp_path / "a.tif"), data)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_tiff_planar_is_transposed(tmp_path, rng, channels) -> None:
+    planar = rng.integers(0, 65536, size=(channels, H, W), dtype=np.uint16)
+    if channels == 3:
+        tifffile.imwrite(tmp_path / "p.tif", planar, photometric="rgb", planarconfig="separate")
+    else:
+        tifffile.imwrite(tmp_path / "p.tif", planar, photometric="minisblack")
+    img = read_image(tmp_path / "p.tif")
+    expected = np.moveaxis(planar, 0, -1)[..., : min(channels, 3)]
+    assert img.shape == (H, W, min(channels, 3)) and img.dtype == np.uint16
+    np.testing.assert_array_equal(img, expected)
+
+
+def test_tiff_float_stays_float32(tmp_path, rng) -> None:
+    data = rng.normal(size=(H, W)).astype(np.float64)
+    tifffile.imwrite(tmp_path / "f.tif", data)
+    img = read_image(tmp_path / "f.tif")
+    assert img.dtype == np.float32
+    np.testing.assert_allclose(img[..., 0], data.astype(np.float32))
+
+
+def test_tiff_stack_image_raises(tmp_path, rng) -> None:
+    tifffile.imwrite(tmp_path / "s.tif", rng.integers(0, 255, size=(7, H, W), dtype=np.uint8))
+    with pytest.raises(ReadError, match="s.tif: unsupported multi-page TIFF"):
+        read_image(tmp_path / "s.tif")
+
+
+# --- image_size ---------------------------------------------------------------------
+
+def test_image_size_reads_headers(tmp_path, rng) -> None:
+    Image.fromarray(_rgb8(rng)).save(tmp_path / "a.png")
+    Image.fromarray(_rgb8(rng)).save(tmp_path / "a.jpg")
+    tifffile.imwrite(tmp_path / "a.tif", _gray8(rng))
+    tifffile.imwrite(tmp_path / "p.tif", rng.integers(0, 9, (3, H, W), dtype=np.uint8),
+                     photometric="rgb", planarconfig="separate")
+    for name in ("a.png", "a.jpg", "a.tif", "p.tif"):
+        assert image_size(tmp_path / name) == (H, W), name
+
+
+def test_image_size_of_bad_files_raises(tmp_path) -> None:
+    (tmp_path / "e.png").write_bytes(b"")
+    (tmp_path / "g.tif").write_bytes(b"not a tiff at all")
+    with pytest.raises(ReadError, match="e.png: empty file"):
+        image_size(tmp_path / "e.png")
+    with pytest.raises(ReadError, match="g.tif"):
+        image_size(tmp_path / "g.tif")
+
+
+# --- masks ----------------------------------------------------------------------------
+
+def test_palette_mask_gives_indices_not_colours(tmp_path) -> None:
+    indices = np.zeros((H, W), np.uint8)
+    indices[5:10] = 2
+    indices[:, :4] = 1
+    im = Image.fromarray(indices)
+    im.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
+    im.save(tmp_path / "m.png")
+    assert Image.open(tmp_path / "m.png").mode == "P"
+    mask = read_mask(tmp_path / "m.png")
+    assert mask.shape == (H, W) and mask.dtype == np.uint8
+    np.testing.assert_array_equal(mask, indices)
+
+
+def test_gray_mask_keeps_raw_values(tmp_path) -> None:
+    data = np.zeros((H, W), np.uint8)
+    data[3:7] = 255
+    Image.fromarray(data).save(tmp_path / "m.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.png"), data)
+
+
+def test_16bit_png_mask(tmp_path) -> None:
+    data = np.arange(H * W, dtype=np.uint16).reshape(H, W) * 50
+    Image.fromarray(data).save(tmp_path / "m.png")
+    mask = read_mask(tmp_path / "m.png")
+    assert mask.dtype == np.uint16
+    np.testing.assert_array_equal(mask, data)
+
+
+def test_rgb_mask_with_equal_channels_gives_first_channel(tmp_path) -> None:
+    data = np.zeros((H, W), np.uint8)
+    data[:, 10:] = 3
+    Image.fromarray(np.stack([data] * 3, axis=-1)).save(tmp_path / "m.png")
+    rgba = np.dstack([data, data, data, np.full_like(data, 255)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.png"), data)
+    np.testing.assert_array_equal(read_mask(tmp_path / "a.png"), data)
+
+
+def test_colour_mask_raises(tmp_path) -> None:
+    data = np.zeros((H, W, 3), np.uint8)
+    data[:5, :, 0] = 255
+    data[5:10, :, 1] = 255
+    Image.fromarray(data).save(tmp_path / "c.png")
+    with pytest.raises(ReadError) as info:
+        read_mask(tmp_path / "c.png")
+    assert str(info.value).startswith(f"{tmp_path / 'c.png'}: colour-coded RGB mask; convert it")
+
+
+def test_tiff_masks(tmp_path) -> None:
+    data = np.zeros((H, W), np.uint8)
+    data[4:8] = 2
+    tifffile.imwrite(tmp_path / "m.tif", data)
+    tifffile.imwrite(tmp_path / "n.tif", data.astype(np.int16) - 1)
+    tifffile.imwrite(tmp_path / "f.tif", data.astype(np.float32))
+    mask = read_mask(tmp_path / "m.tif")
+    assert mask.shape == (H, W) and mask.dtype == np.uint8
+    np.testing.assert_array_equal(mask, data)
+    negative = read_mask(tmp_path / "n.tif")
+    assert negative.dtype == np.int32 and negative.min() == -1
+    floats = read_mask(tmp_path / "f.tif")
+    assert floats.dtype.kind in "iu"
+    np.testing.assert_array_equal(floats, data)
+
+
+def test_non_integer_float_mask_raises(tmp_path) -> None:
+    tifffile.imwrite(tmp_path / "f.tif", np.full((H, W), 0.5, np.float32))
+    with pytest.raises(ReadError, match="non-integer"):
+        read_mask(tmp_path / "f.tif")
+
+
+def test_multipage_tiff_mask_raises_with_page_count(tmp_path) -> None:
+    tifffile.imwrite(tmp_path / "m.tif", np.zeros((3, H, W), np.uint8), photometric="minisblack")
+    with pytest.raises(ReadError) as info:
+        read_mask(tmp_path / "m.tif")
+    assert str(info.value).startswith(f"{tmp_path / 'm.tif'}: multi-page TIFF mask (3 pages); ")
+
+
+# --- broken files -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("reader", [read_image, read_mask])
+def test_truncated_png_raises(tmp_path, rng, reader) -> None:
+    Image.fromarray(_gray8(rng)).save(tmp_path / "t.png")
+    path = _truncate(tmp_path / "t.png")
+    with pytest.raises(ReadError) as info:
+        reader(path)
+    assert str(info.value).startswith(f"{path}: truncated or corrupt file")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+@pytest.mark.parametrize("name", ["t.tif", "t.jpg"])
+def test_truncated_tiff_and_jpeg_raise(tmp_path, rng, name) -> None:
+    path = tmp_path / name
+    data = _rgb8(rng)
+    if name.endswith(".tif"):
+        tifffile.imwrite(path, data, photometric="rgb")
+    else:
+        Image.fromarray(data).save(path)
+    _truncate(path, 0.4)
+    with pytest.raises(ReadError, match=name):
+        read_image(path)
+
+
+@pytest.mark.parametrize("name", ["z.png", "z.jpg", "z.tif"])
+@pytest.mark.parametrize("reader", [read_image, read_mask])
+def test_zero_byte_file_raises(tmp_path, name, reader) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"")
+    with pytest.raises(ReadError) as info:
+        reader(path)
+    assert str(info.value) == f"{path}: empty file (0 bytes); re-export the file or remove it"
+
+
+@pytest.mark.parametrize("name", ["g.png", "g.tif"])
+def test_garbage_file_raises(tmp_path, name) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\x89PNG this is not really an image" * 10)
+    with pytest.raises(ReadError, match=name):
+        read_image(path)
+
+
+def test_missing_file_raises_user_error(tmp_path) -> None:
+    with pytest.raises(UserError, match="no such file"):
+        read_image(tmp_path / "missing.png")
+
+
+def test_read_error_message_format() -> None:
+    err = ReadError("data/a.png", "broken", "fix it")
+    assert isinstance(err, UserError)
+    assert str(err) == "data/a.png: broken; fix it"
+    assert err.path == Path("data/a.png")
+    assert str(ReadError("whole message")) == "whole message"
