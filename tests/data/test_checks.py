@@ -27,6 +27,11 @@ def _write_mask(path: Path, values: np.ndarray) -> None:
     Image.fromarray(values.astype(np.uint8)).save(path)
 
 
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
 def _counts(root: Path, num_classes: int, mapping=None) -> list[int]:
     total = np.zeros(num_classes, np.int64)
     for path in sorted((root / "masks").iterdir()):
@@ -132,7 +137,7 @@ def test_mask_without_image(tiny_dataset: Path) -> None:
 @pytest.mark.parametrize("which", ["images", "masks"])
 def test_truncated_png(tiny_dataset: Path, which: str) -> None:
     path = tiny_dataset / which / "img_003.png"
-    path.write_bytes(path.read_bytes()[:120])
+    _truncate(path)
     report = check_dataset(tiny_dataset)
     assert len(report.problems) == 1
     assert report.problems[0].startswith(f"{path}: truncated or corrupt file")
@@ -180,6 +185,16 @@ def test_two_masks_one_multiclass_is_a_multiclass_set(tmp_path: Path) -> None:
     assert report.label_mapping == {i: i for i in range(6)}
 
 
+def test_multiclass_set_with_255_does_not_crash(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d", n=2, mask_style="255")
+    _write_mask(_mask(root, "img_000"), np.arange(32 * 48).reshape(32, 48) % 3)
+    report = check_dataset(root)
+    assert report.num_classes == 256
+    assert report.label_mapping[255] == 255
+    assert not any("read as 0/1" in n for n in report.notices)
+    assert sum(report.class_pixels) == 2 * 32 * 48
+
+
 def test_mixed_channel_counts_reported_once(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "d", n=10, channels=3)
     gray = [_image(root, "img_002"), _image(root, "img_006")]
@@ -199,7 +214,7 @@ def test_several_problems_are_all_reported(tmp_path: Path) -> None:
     orphan = root / "masks" / "zzz.png"
     _write_mask(orphan, np.zeros((32, 48)))                            # mask without image
     truncated = _image(root, "img_003")
-    truncated.write_bytes(truncated.read_bytes()[:100])                # truncated image
+    _truncate(truncated)                                               # truncated image
     small = _mask(root, "img_005")
     _write_mask(small, np.zeros((10, 10)))                             # size mismatch
     values = _mask(root, "img_008")
@@ -254,7 +269,7 @@ def test_invalid_num_classes_raises(tiny_dataset: Path, bad) -> None:
 def test_check_never_modifies_the_data(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "d", n=10, mask_style="255")
     truncated = _image(root, "img_001")
-    truncated.write_bytes(truncated.read_bytes()[:100])
+    _truncate(truncated)
     _write_mask(_mask(root, "img_002"), np.full((32, 48), 7))
     before = _snapshot(tmp_path)
     listing = sorted(str(p) for p in tmp_path.rglob("*"))

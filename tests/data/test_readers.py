@@ -271,6 +271,15 @@ def test_truncated_png_raises(tmp_path, rng, reader) -> None:
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 
+def test_png_cut_after_the_pixel_data_raises(tmp_path) -> None:
+    Image.fromarray(np.zeros((H, W), np.uint8)).save(tmp_path / "m.png")
+    full = (tmp_path / "m.png").read_bytes()
+    for cut in (12, 16, 20):  # IEND chunk; + IDAT CRC; + zlib checksum
+        (tmp_path / "m.png").write_bytes(full[:-cut])
+        with pytest.raises(ReadError, match="m.png: truncated or corrupt file"):
+            read_mask(tmp_path / "m.png")
+
+
 @pytest.mark.parametrize("name", ["t.tif", "t.jpg"])
 def test_truncated_tiff_and_jpeg_raise(tmp_path, rng, name) -> None:
     path = tmp_path / name

@@ -3,8 +3,8 @@
 ``make_dataset`` writes ``root/images/<stem><ext>`` and ``root/masks/<stem><ext>``
 following the dataset contract. Every mask contains every class (class 0 is the
 background; classes 1.. each get one horizontal band or elliptic blob inside
-their own vertical strip), and the images are a per-class intensity plus noise,
-so a model can actually learn them. Everything is deterministic given ``seed``.
+their own vertical strip), and the images are a fixed per-class intensity (the
+same in every image) plus noise, so a model can actually learn them. Everything is deterministic given ``seed``.
 
 Usage::
 
@@ -69,10 +69,12 @@ def make_image(rng: np.random.Generator, mask: np.ndarray, classes: int, channel
     of dtype uint8 (``bits == 8``) or uint16 (``bits == 16``).
     """
     top = 255 if bits == 8 else 65535
-    spread = rng.permutation(np.linspace(0.15, 0.85, classes))  # well-separated classes
-    levels = np.repeat(spread[:, None], channels, axis=1)
+    # The same class -> colour table for every image (learnable): class k gets
+    # level 0.15 + 0.7 k / (classes - 1) in the first channel, fixed random levels in others.
+    levels = np.repeat(np.linspace(0.15, 0.85, classes)[:, None], channels, axis=1)
     if channels > 1:
-        levels[:, 1:] = rng.uniform(0.1, 0.9, size=(classes, channels - 1))
+        fixed = np.random.default_rng(1000 + classes)
+        levels[:, 1:] = fixed.uniform(0.1, 0.9, size=(classes, channels - 1))
     base = levels[mask]  # (H, W, C)
     noisy = base + rng.normal(0.0, 0.05, size=base.shape)
     img = np.clip(noisy * top, 0, top).astype(np.uint8 if bits == 8 else np.uint16)

@@ -41,8 +41,8 @@ def fbm(rng: np.random.Generator, size: int, cy: int, cx: int, octaves: int = 4,
     size : int
         Output is ``size x size``.
     cy, cx : int
-        Lattice cells of the first octave vertically and horizontally (``cx > cy``
-        stretches features horizontally).
+        Lattice cells of the first octave vertically and horizontally (``cy > cx``
+        makes features wider than tall).
     octaves, gain : int, float
         Number of octaves, each with twice the cells and ``gain`` times the amplitude.
     """
@@ -143,7 +143,7 @@ def sky_palette(rng: np.random.Generator) -> dict:
     elif kind == "night":
         hor = (0.04, 0.05, 0.1) if rng.random() < 0.55 else (0.2, 0.13, 0.09)
         p = dict(zen=_jit(rng, (0.01, 0.012, 0.035), 0.005), hor=_jit(rng, hor, 0.015), cloud=one * 0.05, shade=one * 0.02,
-                 light=F32(rng.uniform(0.12, 0.35)) * rgb(0.8, 0.88, 1.0))
+                 light=F32(rng.uniform(0.18, 0.45)) * rgb(0.8, 0.88, 1.0))
     elif kind == "storm":
         g = F32(rng.uniform(0.1, 0.3))
         p = dict(zen=g * rgb(0.8, 0.85, 1.0), hor=g * rgb(1.3, 1.35, 1.4), cloud=one * g * 0.75,
@@ -175,7 +175,7 @@ def render_sky(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray
     img = sky_gradient(pal, geo.alt / F32(top))
     cover = rng.uniform(0.0, 0.85) if pal["kind"] != "overcast" else rng.uniform(0.5, 1.0)
     if cover > 0.08:
-        clouds = fbm(rng, n, int(rng.integers(2, 5)), int(rng.integers(5, 14)), 5, rng.uniform(0.45, 0.65))
+        clouds = fbm(rng, n, int(rng.integers(4, 10)), int(rng.integers(2, 5)), 5, rng.uniform(0.45, 0.65))
         thr = 1.0 - cover
         dens = np.clip((clouds - thr) / F32(rng.uniform(0.08, 0.3)), 0, 1) * F32(rng.uniform(0.5, 1.0))
         shade = fbm(rng, n, 3, 6, 3)
@@ -209,18 +209,30 @@ _GROUND_WEIGHTS = {  # grass, dry, sand, snow, rock, dirt
 }
 
 
+def perspective_noise(rng: np.random.Generator, geo: Geometry, depth: np.ndarray, fu: float, fv: float, octaves: int):
+    """Noise on a plane seen in perspective below the horizon.
+
+    Returns ``(detail, raw)``: ``raw`` is the noise in about [0, 1]; ``detail`` is
+    ``raw - 0.5`` faded out where its lattice gets finer than about a pixel (towards the
+    horizon), so distant texture averages out instead of aliasing.
+    """
+    z = F32(1.0) / depth
+    fu, fv = F32(fu), F32(fv)
+    raw = geo.below(lambda r: lattice_fbm(rng, geo.u[r] * z[r] * fu, z[r] * fv, octaves))
+    per_px = np.maximum(fu * z, fv * z * z) * F32(2 ** (octaves - 1) / geo.size)
+    return (raw - F32(0.5)) * np.clip(F32(1.5) - per_px, 0, 1), raw
+
+
 def render_ground(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray:
     """Textured ground below the horizon (grass, sand, snow, rock, ...) with perspective."""
     name = rng.choice(list(MATERIALS), p=_GROUND_WEIGHTS[pal["kind"]])
     base, patch, strength = MATERIALS[name]
     base, patch = _jit(rng, base, 0.03), _jit(rng, patch, 0.03)
     depth = np.maximum(geo.vc, 0) + F32(0.01)
-    z = F32(1.0) / depth
-    fine = geo.below(lambda r: lattice_fbm(rng, geo.u[r] * z[r] * F32(rng.uniform(1, 3)), z[r] * F32(rng.uniform(1, 3)), 2))
-    fade = np.clip(depth / F32(0.06), 0, 1)
-    blob = np.clip((fbm(rng, geo.size, 3, 5, 3) - F32(rng.uniform(0.3, 0.8))) * 4, 0, 1)
+    fine, _ = perspective_noise(rng, geo, depth, rng.uniform(2, 5), rng.uniform(3, 8), 3)
+    blob = np.clip((fbm(rng, geo.size, 8, 3, 3) - F32(rng.uniform(0.3, 0.8))) * 4, 0, 1)
     col = base + (patch - base) * blob
-    col = col * (1 + F32(strength) * (fine - F32(0.5)) * fade * 2)
+    col *= 1 + F32(strength * 2) * fine
     col *= (F32(1.0) - F32(rng.uniform(-0.15, 0.25)) * np.clip(depth * 2, 0, 1))
     return col * pal["light"]
 
@@ -228,21 +240,18 @@ def render_ground(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndar
 def render_sea(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray:
     """Sea surface: deep colour mixed with the reflected sky, perspective waves, sun glint."""
     depth = np.maximum(geo.vc, 0)
-    z = F32(1.0) / (depth + F32(0.012))
-    fu, fv = F32(rng.uniform(0.3, 1.0)), F32(rng.uniform(2.5, 6.0))
-    waves = geo.below(lambda r: lattice_fbm(rng, geo.u[r] * z[r] * fu, z[r] * fv, 2))
+    waves, raw = perspective_noise(rng, geo, depth + F32(0.012), rng.uniform(0.5, 1.5), rng.uniform(4.0, 10.0), 2)
     refl = sky_gradient(pal, depth * F32(rng.uniform(1.0, 3.0)))
     r0, r1 = rng.uniform(0.1, 0.25), rng.uniform(0.4, 0.65)
     fres = F32(r0) + F32(r1 - r0) * np.exp(-depth / F32(rng.uniform(0.05, 0.15)))
     deeps = ((0.02, 0.08, 0.14), (0.03, 0.12, 0.1), (0.06, 0.08, 0.1), (0.05, 0.15, 0.2))
     deep = _jit(rng, deeps[rng.integers(len(deeps))], 0.015) * pal["light"] * F32(1.5)
     col = deep + (refl - deep) * fres
-    fade = F32(1.0) - np.exp(-depth / F32(0.04))
-    col *= (1 + F32(rng.uniform(0.3, 0.9)) * (waves - F32(0.5)) * fade)
+    col *= 1 + F32(rng.uniform(0.6, 1.8)) * waves
     sun = pal["sun"]
     if sun is not None and sun["alt"] > -0.005:
         width = F32(0.015) + depth * F32(rng.uniform(0.15, 0.5))
-        glint = np.exp(-(((geo.u - F32(sun["u"])) / width) ** 2)) * np.clip((waves - F32(0.5)) * 5, 0, 1)
+        glint = np.exp(-(((geo.u - F32(sun["u"])) / width) ** 2)) * np.clip((raw - F32(0.5)) * 5, 0, 1)
         col += sun["col"] * (glint * F32(sun["s"] * 1.3))
     return col
 
@@ -272,11 +281,11 @@ def render_ridges(rng: np.random.Generator, geo: Geometry, pal: dict, back: np.n
     bases = [(0.33, 0.35, 0.42), (0.08, 0.16, 0.08), (0.4, 0.32, 0.25), (0.82, 0.85, 0.92), (0.2, 0.2, 0.22)]
     probs = (0.15, 0.15, 0.1, 0.45, 0.15) if bright else (0.3, 0.25, 0.2, 0.1, 0.15)
     base = _jit(rng, bases[rng.choice(len(bases), p=probs)], 0.03) * pal["light"]
-    streak = fbm(rng, geo.size, 2, 24, 3)
-    fine = fbm(rng, geo.size, 12, 12, 2)
+    streak = fbm(rng, geo.size, 3, 24, 3)
+    fine = fbm(rng, geo.size, 10, 10, 3)
     slope = geo.along(np.gradient(back, _XS))
     lit = F32(1.0) + F32(0.25) * np.tanh(slope * F32(rng.choice([-3.0, 3.0])))
-    tex = (F32(0.75) + F32(0.35) * streak + F32(0.2) * (fine - F32(0.5))) * lit
+    tex = (F32(0.8) + F32(0.15) * streak + F32(0.4) * (fine - F32(0.5))) * lit
     col = base * tex
     if rng.random() < 0.35:
         top = geo.along(back)

@@ -180,7 +180,8 @@ def _labels(scans: list[_Scan], num_classes: int | None, report: CheckReport) ->
         mapping = {i: i for i in range(num_classes)}
         if num_classes == 2 and binary_set and with_255:
             mapping[255] = 1
-        where = f"the {num_classes} classes (0..{num_classes - 1}{', 255 read as 1' if 255 in mapping else ''})"
+        also = ", 255 read as 1" if num_classes == 2 and 255 in mapping else ""
+        where = f"the {num_classes} classes (0..{num_classes - 1}{also})"
         outliers = decoded
     elif not decoded:
         mapping, where, outliers = {}, "", []
@@ -194,7 +195,7 @@ def _labels(scans: list[_Scan], num_classes: int | None, report: CheckReport) ->
         num_classes, mapping, outliers, where = top + 1, {i: i for i in range(top + 1)}, [], ""
         report.notices.append(f"{num_classes} classes inferred from the masks (values 0..{top}); "
                               "pass --num-classes to override")
-    if 255 in mapping:
+    if mapping.get(255) == 1:
         report.notices.append(f"{with_255} masks hold 0/255: read as 0/1")
 
     for s in outliers:

@@ -90,6 +90,11 @@ def _read_pil(path: Path, for_mask: bool) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
+            if im.format == "PNG":
+                # Walks every chunk and its CRC up to IEND: catches files cut after the
+                # pixel data, which load() alone accepts. Cheap (no decompression).
+                im.verify()
+        with Image.open(path) as im:
             im.load()  # decodes everything: truncated data raises here
             mode = im.mode
             if mode == "1":

@@ -81,7 +81,7 @@ def synthesize_horizon(out: Path | str, n: int = 200, size: int = 256, seed: int
     for i in range(n):
         image, mask = render_scene(np.random.default_rng([seed, i]), size, classes)
         name = f"{i:0{width}d}.png"
-        Image.fromarray(image).save(img_dir / name, compress_level=1)
+        image.save(img_dir / name, compress_level=1)
         Image.fromarray(mask).save(mask_dir / name, compress_level=1)
     return n
 
@@ -103,7 +103,7 @@ def _check_args(n, size, seed, classes) -> tuple[int, int, int, int]:
     return int(n), int(size), int(seed), int(classes)
 
 
-def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple[Image.Image, np.ndarray]:
     """Render one scene.
 
     Parameters
@@ -117,8 +117,8 @@ def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple
 
     Returns
     -------
-    image : numpy.ndarray
-        ``(size, size, 3)`` uint8 RGB.
+    image : PIL.Image.Image
+        ``size x size`` 8-bit RGB.
     mask : numpy.ndarray
         ``(size, size)`` uint8 class indices.
     """
@@ -167,34 +167,38 @@ def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple
     return _camera(rng, geo, pal, img, is_sky, dist), mask
 
 
-def _camera(rng: np.random.Generator, geo, pal: dict, img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray) -> np.ndarray:
+def _camera(rng: np.random.Generator, geo, pal: dict, img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray) -> Image.Image:
     """Fog, colour cast, vignette, exposure, tone curve, gamma, contrast guard, blur and noise."""
     size = geo.size
     if rng.random() < 0.4:
-        fog_col = 0.5 * pal["hor"] + F32(rng.uniform(0.2, 0.5))
+        fog_col = F32(0.5) * pal["hor"] + F32(rng.uniform(0.2, 0.5))
         amount = F32(rng.uniform(0.2, 0.65)) * np.exp(-np.abs(geo.vc) / F32(rng.uniform(0.05, 0.2)))
-        img = img + (fog_col - img) * amount
-    img = img * (1 + rng.normal(0, 0.05, (3, 1, 1))).astype(F32)
+        img += (fog_col - img) * amount
+    img *= (1 + rng.normal(0, 0.05, (3, 1, 1))).astype(F32) * F32(np.exp(rng.uniform(-0.6, 0.45)))
     if rng.random() < 0.5:
-        img = img * (1 - F32(rng.uniform(0, 0.4)) * (geo.x**2 + geo.y**2) * 2)
-    img = np.maximum(img * F32(np.exp(rng.uniform(-0.6, 0.45))), 0)
-    knee = F32(0.8)
-    img = np.where(img > knee, knee + (1 - knee) * (1 - np.exp(-(img - knee) / (1 - knee))), img)
-    img = img ** F32(rng.uniform(0.7, 1.4))
+        img *= 1 - F32(rng.uniform(0, 0.4)) * (geo.x**2 + geo.y**2) * 2
+    np.maximum(img, 0, out=img)
+    knee = F32(0.8)  # soft highlight roll-off: monotonic, so bright sky and snow stay apart
+    over = np.maximum(img - knee, 0)
+    img -= over
+    img += (1 - knee) * (1 - np.exp(over * F32(-1 / (1 - knee))))
+    img **= F32(rng.uniform(0.7, 1.4))
     img = _guard_contrast(img, is_sky, dist, size)
-    sigma = rng.uniform(0, 2.0) * size / 256 if rng.random() < 0.7 else 0.0
+    sigma = rng.uniform(0, 2.0) * size / 256 if rng.random() < 0.6 else 0.0
     if sigma > 0.3:
-        pil = Image.fromarray(_to_u8(img)).filter(ImageFilter.GaussianBlur(sigma))
-        img = np.asarray(pil, F32).transpose(2, 0, 1) / F32(255)
-    level = F32(rng.uniform(0.002, 0.025))
-    grain = rng.standard_normal((1, size, size), dtype=F32) + F32(0.5) * rng.standard_normal((3, size, size), dtype=F32)
-    img = img + grain * level * (F32(0.4) + np.sqrt(img))
-    return _to_u8(img)
+        blurred = _to_pil(img).filter(ImageFilter.GaussianBlur(sigma))
+        img = np.stack([np.asarray(ch, F32) for ch in blurred.split()]) * F32(1 / 255)
+    level = F32(rng.uniform(0.002, 0.025) * 2.45)  # sum of two uniforms has std 1 / 2.45
+    grain = rng.random((1, size, size), dtype=F32) + rng.random((1, size, size), dtype=F32) - F32(1)
+    grain = grain + F32(0.6) * (rng.random((3, size, size), dtype=F32) - F32(0.5))
+    img += grain * level * (F32(0.4) + np.sqrt(img))
+    return _to_pil(img)
 
 
-def _to_u8(img: np.ndarray) -> np.ndarray:
-    """``(3, H, W)`` float in [0, 1] to ``(H, W, 3)`` uint8."""
-    return np.clip(img * F32(255) + F32(0.5), 0, 255).astype(np.uint8).transpose(1, 2, 0).copy()
+def _to_pil(img: np.ndarray) -> Image.Image:
+    """``(3, H, W)`` float in [0, 1] to an 8-bit RGB image."""
+    u8 = np.clip(img * F32(255) + F32(0.5), 0, 255).astype(np.uint8)
+    return Image.merge("RGB", [Image.fromarray(ch) for ch in u8])
 
 
 def _guard_contrast(img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray, size: int) -> np.ndarray:
@@ -208,8 +212,8 @@ def _guard_contrast(img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray, size:
     ok = (ns > 0) & (nl > 0)
     if not ok.any():
         return img
-    ms = (img * sky_band).sum(1) / np.maximum(ns, 1)  # (3, W)
-    ml = (img * land_band).sum(1) / np.maximum(nl, 1)
+    ms = np.einsum("chw,hw->cw", img, sky_band) / np.maximum(ns, 1)  # (3, W)
+    ml = np.einsum("chw,hw->cw", img, land_band) / np.maximum(nl, 1)
     need = np.where(ok, np.maximum(_CONTRAST - np.linalg.norm(ml - ms, axis=0), 0), 0)
     if need.max() <= 0:
         return img

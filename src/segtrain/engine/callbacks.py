@@ -143,4 +143,4 @@ class BudgetStop(Callback):
         validations_left = math.ceil(remaining / (steps_per_epoch * step_s + self.val_s))
         steps_left = max(0.0, remaining - validations_left * self.val_s) / step_s
         total = trainer.strategy.broadcast(int(trainer.global_step + steps_left), src=0)
-        self.schedule.total_steps = max(trainer.global_step + 1, total)
+        self.schedule.replan(trainer.global_step, total)

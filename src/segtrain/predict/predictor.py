@@ -44,6 +44,8 @@ class Predictor:
         state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
         self.model.load_state_dict(state)
         self.model.to(device).eval()
+        if self.config.train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.device = device
         if bf16 is None:
             from segtrain.runtime.env import detect_machine

@@ -1,0 +1,91 @@
+"""A whole user path through the CLI on tiny synthetic data: synth, check, train, evaluate, predict."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers.cli import run_cli
+
+pytestmark = pytest.mark.slow
+
+TINY = "model:\n  depth: 2\n  width: 4\ntrain:\n  precision: '32'\n"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    data, run = root / "data", root / "run"
+    assert run_cli("synth", "horizon", data, "--n", "14", "--size", "48", "--seed", "1").returncode == 0
+    (root / "tiny.yaml").write_text(TINY)
+    result = run_cli("train", data, "--out", run, "--epochs", "2", "--batch-size", "4", "--config", root / "tiny.yaml")
+    assert result.returncode == 0, result.stderr
+    return root, data, run, result
+
+
+def test_run_folder_layout(trained):
+    _, _, run, result = trained
+    for name in ("config.yaml", "plan.json", "split.json", "metrics.csv", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        assert (run / name).exists(), name
+    rows = (run / "metrics.csv").read_text().strip().splitlines()
+    assert rows[0].split(",")[:6] == ["epoch", "step", "train_loss", "val_loss", "val_dice", "val_iou"]
+    assert len(rows) == 3  # header + one row per epoch
+    plan = json.loads((run / "plan.json").read_text())
+    assert plan["epochs"]["source"] == "user" and plan["batch_size"]["value"] == 4
+    assert "best validation Dice" in result.stderr
+    assert "Tip" not in result.stderr and "GPU available" not in result.stderr  # no library banners
+
+
+def test_checkpoint_is_safe_to_load_and_carries_config(trained):
+    _, _, run, _ = trained
+    checkpoint = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    assert checkpoint["segtrain"]["config"]["model"]["width"] == 4
+    assert checkpoint["segtrain"]["num_classes"] == 2
+
+
+def test_split_is_saved_and_test_never_trained_on(trained):
+    _, _, run, _ = trained
+    split = json.loads((run / "split.json").read_text())
+    assert not set(split["test"]) & (set(split["train"]) | set(split["val"]))
+    assert len(split["test"]) == 2 and len(split["val"]) == 2 and len(split["train"]) == 10
+
+
+def test_evaluate_json(trained):
+    _, _, run, _ = trained
+    result = run_cli("evaluate", run, "--json")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    for key in ("dice", "iou", "pixel_accuracy", "per_class", "n_images"):
+        assert key in scores
+    assert scores["n_images"] == 2 and len(scores["per_class"]) == 2
+    assert (run / "evaluation.json").exists()
+
+
+def test_predict_any_size(trained, tmp_path):
+    _, data, run, _ = trained
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 500, 3), dtype=np.uint8)).save(big)
+    result = run_cli("predict", run, big, data / "images", "--out", tmp_path / "pred", "--probabilities")
+    assert result.returncode == 0, result.stderr
+    mask = np.array(Image.open(tmp_path / "pred" / "big.png"))
+    assert mask.shape == (300, 500) and set(np.unique(mask)) <= {0, 1}
+    assert len(list((tmp_path / "pred").glob("*.png"))) == 1 + 14
+    import tifffile
+
+    assert tifffile.imread(tmp_path / "pred" / "big_prob.tif").shape == (2, 300, 500)
+
+
+def test_same_seed_same_weights(tmp_path):
+    import segtrain
+
+    data = segtrain.synth(tmp_path / "d", n=8, size=32, seed=2)
+    config = {"model": {"depth": 2, "width": 4}, "train": {"precision": "32"}}
+    states = []
+    for name in ("a", "b"):
+        result = segtrain.train(data, tmp_path / name, config=config, max_steps=3, batch_size=2, progress=False)
+        states.append(torch.load(result.run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"])
+    assert states[0].keys() == states[1].keys()
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key
