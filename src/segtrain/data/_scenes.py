@@ -19,20 +19,15 @@ def _smooth(t):
     return t * t * (3.0 - 2.0 * t)
 
 
-def _interp_matrix(n_out: int, cells: int) -> np.ndarray:
-    """Return the ``(n_out, cells + 1)`` smoothstep interpolation weights of a 1-D lattice."""
+def _lerp_index(n_out: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice index left of each of ``n_out`` pixel centres and its smoothstep weight."""
     pos = (np.arange(n_out) + 0.5) / n_out * cells
     i0 = np.minimum(pos.astype(np.int64), cells - 1)
-    t = _smooth(pos - i0)
-    m = np.zeros((n_out, cells + 1), F32)
-    rows = np.arange(n_out)
-    m[rows, i0] = 1.0 - t
-    m[rows, i0 + 1] = t
-    return m
+    return i0, _smooth(pos - i0).astype(F32)
 
 
 def fbm(rng: np.random.Generator, size: int, cy: int, cx: int, octaves: int = 4, gain: float = 0.5) -> np.ndarray:
-    """Axis-aligned fractal value noise stretched to [0, 1], built as ``Wy @ grid @ Wx.T``.
+    """Axis-aligned fractal value noise stretched to [0, 1] (separable lattice interpolation).
 
     Parameters
     ----------
@@ -51,7 +46,13 @@ def fbm(rng: np.random.Generator, size: int, cy: int, cx: int, octaves: int = 4,
     for o in range(octaves):
         ny, nx = min(cy << o, size), min(cx << o, size)
         grid = rng.random((ny + 1, nx + 1), dtype=F32)
-        total += F32(amp) * (_interp_matrix(size, ny) @ grid @ _interp_matrix(size, nx).T)
+        iy, ty = _lerp_index(size, ny)
+        ix, tx = _lerp_index(size, nx)
+        rows = grid[iy]
+        rows += (grid[iy + 1] - rows) * ty[:, None]
+        layer = rows[:, ix]
+        layer += (rows[:, ix + 1] - layer) * tx
+        total += F32(amp) * layer
         amp *= gain
     lo, hi = total.min(), total.max()
     return (total - lo) / max(hi - lo, 1e-6)
@@ -127,7 +128,7 @@ def _jit(rng, c, s=0.04):
 
 def sky_palette(rng: np.random.Generator) -> dict:
     """Draw a sky kind (day, dusk, overcast, night, storm, bright) and its colours."""
-    kind = rng.choice(["day", "dusk", "overcast", "night", "storm", "bright"], p=[0.3, 0.17, 0.15, 0.15, 0.11, 0.12])
+    kind = rng.choice(["day", "dusk", "overcast", "night", "storm", "bright"], p=[0.38, 0.16, 0.13, 0.11, 0.1, 0.12])
     one = rgb(1, 1, 1)
     if kind == "day":
         p = dict(zen=_jit(rng, (0.16, 0.36, 0.78)), hor=_jit(rng, (0.68, 0.8, 0.93)), cloud=_jit(rng, (0.96, 0.96, 0.97), 0.02),
@@ -173,11 +174,11 @@ def render_sky(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray
     n = geo.size
     top = geo.h0 + 0.15
     img = sky_gradient(pal, geo.alt / F32(top))
-    cover = rng.uniform(0.0, 0.85) if pal["kind"] != "overcast" else rng.uniform(0.5, 1.0)
+    cover = rng.uniform(0.0, 0.7) if pal["kind"] != "overcast" else rng.uniform(0.5, 1.0)
     if cover > 0.08:
         clouds = fbm(rng, n, int(rng.integers(4, 10)), int(rng.integers(2, 5)), 5, rng.uniform(0.45, 0.65))
         thr = 1.0 - cover
-        dens = np.clip((clouds - thr) / F32(rng.uniform(0.08, 0.3)), 0, 1) * F32(rng.uniform(0.5, 1.0))
+        dens = np.clip((clouds - thr) / F32(rng.uniform(0.08, 0.3)), 0, 1) * F32(rng.uniform(0.4, 0.9))
         shade = fbm(rng, n, 3, 6, 3)
         ccol = pal["cloud"] + (pal["shade"] - pal["cloud"]) * shade
         img += (ccol - img) * dens
@@ -232,7 +233,7 @@ def render_ground(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndar
     fine, _ = perspective_noise(rng, geo, depth, rng.uniform(2, 5), rng.uniform(3, 8), 3)
     blob = np.clip((fbm(rng, geo.size, 8, 3, 3) - F32(rng.uniform(0.3, 0.8))) * 4, 0, 1)
     col = base + (patch - base) * blob
-    col *= 1 + F32(strength * 2) * fine
+    col *= 1 + F32(strength * 2.5) * fine
     col *= (F32(1.0) - F32(rng.uniform(-0.15, 0.25)) * np.clip(depth * 2, 0, 1))
     return col * pal["light"]
 

@@ -40,7 +40,7 @@ from segtrain.errors import UserError
 F32 = np.float32
 LAND, SKY, WATER = 0, 1, 2
 _MIN_SIZE = 16
-_CONTRAST = 0.09  # minimum RGB distance between the mean sky and land next to the boundary
+_CONTRAST = 0.14  # minimum RGB distance between the mean sky and land next to the boundary
 
 
 def synthesize_horizon(out: Path | str, n: int = 200, size: int = 256, seed: int = 0, classes: int = 2) -> int:
@@ -124,7 +124,8 @@ def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple
     """
     geo = sc.Geometry(rng, size)
     pal = sc.sky_palette(rng)
-    layout = rng.choice(["sea", "mountains", "hills", "forest", "city"], p=[0.32, 0.26, 0.1, 0.12, 0.2])
+    weights = [0.0 if pal["kind"] == "storm" else 0.32, 0.26, 0.1, 0.12, 0.2]  # storm skies hang over bright land
+    layout = rng.choice(["sea", "mountains", "hills", "forest", "city"], p=np.divide(weights, sum(weights)))
     sea = layout == "sea" or (layout == "city" and rng.random() < 0.4)
     far = layout
     if layout == "sea":
@@ -151,7 +152,7 @@ def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple
 
     dist = geo.vc + prof  # >= 0 below the sky boundary, in image widths
     is_sky = dist < 0
-    under = geo.vc > 0
+    under = geo.vc >= 0
     img = below
     if land is not below:
         np.copyto(img, land, where=~(is_sky | under))
@@ -170,11 +171,11 @@ def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple
 def _camera(rng: np.random.Generator, geo, pal: dict, img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray) -> Image.Image:
     """Fog, colour cast, vignette, exposure, tone curve, gamma, contrast guard, blur and noise."""
     size = geo.size
-    if rng.random() < 0.4:
+    if rng.random() < 0.3:
         fog_col = F32(0.5) * pal["hor"] + F32(rng.uniform(0.2, 0.5))
-        amount = F32(rng.uniform(0.2, 0.65)) * np.exp(-np.abs(geo.vc) / F32(rng.uniform(0.05, 0.2)))
+        amount = F32(rng.uniform(0.15, 0.5)) * np.exp(-np.abs(geo.vc) / F32(rng.uniform(0.05, 0.2)))
         img += (fog_col - img) * amount
-    img *= (1 + rng.normal(0, 0.05, (3, 1, 1))).astype(F32) * F32(np.exp(rng.uniform(-0.6, 0.45)))
+    img *= (1 + rng.normal(0, 0.05, (3, 1, 1))).astype(F32) * F32(np.exp(rng.uniform(-0.45, 0.35)))
     if rng.random() < 0.5:
         img *= 1 - F32(rng.uniform(0, 0.4)) * (geo.x**2 + geo.y**2) * 2
     np.maximum(img, 0, out=img)
@@ -184,11 +185,11 @@ def _camera(rng: np.random.Generator, geo, pal: dict, img: np.ndarray, is_sky: n
     img += (1 - knee) * (1 - np.exp(over * F32(-1 / (1 - knee))))
     img **= F32(rng.uniform(0.7, 1.4))
     img = _guard_contrast(img, is_sky, dist, size)
-    sigma = rng.uniform(0, 2.0) * size / 256 if rng.random() < 0.6 else 0.0
+    sigma = rng.uniform(0, 1.6) * size / 256 if rng.random() < 0.5 else 0.0
     if sigma > 0.3:
         blurred = _to_pil(img).filter(ImageFilter.GaussianBlur(sigma))
         img = np.stack([np.asarray(ch, F32) for ch in blurred.split()]) * F32(1 / 255)
-    level = F32(rng.uniform(0.002, 0.025) * 2.45)  # sum of two uniforms has std 1 / 2.45
+    level = F32(rng.uniform(0.002, 0.02) * 2.45)  # sum of two uniforms has std 1 / 2.45
     grain = rng.random((1, size, size), dtype=F32) + rng.random((1, size, size), dtype=F32) - F32(1)
     grain = grain + F32(0.6) * (rng.random((3, size, size), dtype=F32) - F32(0.5))
     img += grain * level * (F32(0.4) + np.sqrt(img))

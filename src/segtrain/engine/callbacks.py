@@ -103,10 +103,13 @@ class BudgetStop(Callback):
     """Stop training so that it and its final validation end within ``budget_s`` seconds.
 
     After every training step: stop if the time used plus the last validation's duration
-    reaches the budget (Lightning then runs one last validation). After every epoch: re-plan
-    the schedule's total steps from the measured step time, so the learning rate finishes
-    its decay when the budget runs out.
+    reaches the budget (Lightning then runs one last validation). Every ``REPLAN_EVERY`` steps
+    and after every epoch: re-plan the schedule's total steps from the measured step time, so
+    the learning rate finishes its decay when the budget runs out even if the planner's
+    estimate of the step time was off.
     """
+
+    REPLAN_EVERY = 20
 
     def __init__(self, budget_s: float, val_estimate_s: float, schedule=None):
         self.budget_s, self.val_s, self.schedule = budget_s, val_estimate_s, schedule
@@ -132,8 +135,13 @@ class BudgetStop(Callback):
         if stop and not trainer.should_stop:
             trainer.should_stop = True
             self.stopped = True
+        if trainer.global_step % self.REPLAN_EVERY == 0:
+            self._replan(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._replan(trainer)
+
+    def _replan(self, trainer) -> None:
         if self.schedule is None or trainer.global_step == 0:
             return
         elapsed = time.perf_counter() - self.start

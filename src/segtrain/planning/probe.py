@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import statistics
 import time
 
 import torch
@@ -11,9 +12,11 @@ from segtrain.config.schema import ModelConfig
 from segtrain.losses import segmentation_loss
 from segtrain.models import build_model
 
-WARMUP_STEPS = 1
-"""Untimed steps first: the first step pays for memory allocation and kernel selection."""
+WARMUP_STEPS = 2
+"""Untimed steps first: the first steps pay for memory allocation and kernel selection (oneDNN
+creates its bf16 channels-last kernels on first use; a single warm-up step measured 3x too slow)."""
 TIMED_STEPS = 3
+"""Timed steps; their median is taken, so one step slowed by another process does not count."""
 
 
 def _autocast(device: str, bf16: bool):
@@ -33,10 +36,16 @@ def time_steps(
 ) -> tuple[float, float]:
     """Seconds of one training step of a batch, and of a forward pass of one tile.
 
-    Runs ``WARMUP_STEPS`` untimed and ``TIMED_STEPS`` timed AdamW steps on random data of the
+    Runs ``WARMUP_STEPS`` untimed and ``TIMED_STEPS`` timed AdamW steps (their median) on random data of the
     real shape, then times forward passes of 4 tiles without gradients (as tiled validation runs).
-    The user's model is not touched: a fresh one is built and thrown away.
+    The user's model is not touched: a fresh one is built and thrown away, and the global
+    random state is restored afterwards.
     """
+    with torch.random.fork_rng(devices=[]):
+        return _time_steps(in_channels, num_classes, model_config, batch_size, patch, device, bf16, channels_last, seed)
+
+
+def _time_steps(in_channels, num_classes, model_config, batch_size, patch, device, bf16, channels_last, seed):
     generator = torch.Generator().manual_seed(seed)
     model = build_model(in_channels, num_classes, model_config).to(device)
     memory = torch.channels_last if channels_last else torch.contiguous_format
@@ -59,11 +68,13 @@ def time_steps(
     for _ in range(WARMUP_STEPS):
         step()
     sync()
-    start = time.perf_counter()
+    times = []
     for _ in range(TIMED_STEPS):
+        start = time.perf_counter()
         step()
-    sync()
-    step_s = (time.perf_counter() - start) / TIMED_STEPS
+        sync()
+        times.append(time.perf_counter() - start)
+    step_s = statistics.median(times)
 
     model.eval()
     tiles = x[: min(4, batch_size)]

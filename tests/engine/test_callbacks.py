@@ -1,0 +1,21 @@
+import os
+
+import pytest
+import torch
+
+from segtrain.engine.callbacks import AtomicCheckpointIO, format_seconds
+
+
+@pytest.mark.parametrize("seconds, text", [(5, "5s"), (59.6, "1m00s"), (125, "2m05s"), (3725, "1h02m")])
+def test_format_seconds(seconds, text):
+    assert format_seconds(seconds) == text
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"w": torch.ones(2)}, path)
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(OSError):
+        io.save_checkpoint({"w": torch.zeros(2)}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(2))
