@@ -19,15 +19,27 @@ def _smooth(t):
     return t * t * (3.0 - 2.0 * t)
 
 
-def _lerp_index(n_out: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
-    """Lattice index left of each of ``n_out`` pixel centres and its smoothstep weight."""
-    pos = (np.arange(n_out) + 0.5) / n_out * cells
-    i0 = np.minimum(pos.astype(np.int64), cells - 1)
-    return i0, _smooth(pos - i0).astype(F32)
+def _resample(grid: np.ndarray, ny: int, nx: int, lattice: bool) -> np.ndarray:
+    """Smoothstep-interpolate a lattice onto ``ny x nx`` points, separably.
+
+    With ``lattice`` the points are a finer lattice spanning the same extent (corner to
+    corner); otherwise they are pixel centres.
+    """
+    out = grid
+    for axis, n in ((0, ny), (1, nx)):
+        cells = grid.shape[axis] - 1
+        pos = np.arange(n) * (cells / (n - 1)) if lattice else (np.arange(n) + 0.5) * (cells / n)
+        i0 = np.minimum(pos.astype(np.int64), cells - 1)
+        t = _smooth(pos - i0).astype(F32)
+        lo, hi = out.take(i0, axis=axis), out.take(i0 + 1, axis=axis)
+        out = lo + (hi - lo) * (t[:, None] if axis == 0 else t)
+    return out
 
 
 def fbm(rng: np.random.Generator, size: int, cy: int, cx: int, octaves: int = 4, gain: float = 0.5) -> np.ndarray:
-    """Axis-aligned fractal value noise stretched to [0, 1] (separable lattice interpolation).
+    """Fractal value noise, ``size x size``, stretched to [0, 1].
+
+    The octaves are summed on the finest lattice and interpolated to pixels once.
 
     Parameters
     ----------
@@ -41,19 +53,14 @@ def fbm(rng: np.random.Generator, size: int, cy: int, cx: int, octaves: int = 4,
     octaves, gain : int, float
         Number of octaves, each with twice the cells and ``gain`` times the amplitude.
     """
-    total = np.zeros((size, size), F32)
+    fy, fx = min(cy << (octaves - 1), size) + 1, min(cx << (octaves - 1), size) + 1
+    total = np.zeros((fy, fx), F32)
     amp = 1.0
     for o in range(octaves):
-        ny, nx = min(cy << o, size), min(cx << o, size)
-        grid = rng.random((ny + 1, nx + 1), dtype=F32)
-        iy, ty = _lerp_index(size, ny)
-        ix, tx = _lerp_index(size, nx)
-        rows = grid[iy]
-        rows += (grid[iy + 1] - rows) * ty[:, None]
-        layer = rows[:, ix]
-        layer += (rows[:, ix + 1] - layer) * tx
-        total += F32(amp) * layer
+        grid = rng.random((min(cy << o, size) + 1, min(cx << o, size) + 1), dtype=F32)
+        total += F32(amp) * (grid if grid.shape == total.shape else _resample(grid, fy, fx, True))
         amp *= gain
+    total = _resample(total, size, size, False)
     lo, hi = total.min(), total.max()
     return (total - lo) / max(hi - lo, 1e-6)
 
@@ -128,7 +135,7 @@ def _jit(rng, c, s=0.04):
 
 def sky_palette(rng: np.random.Generator) -> dict:
     """Draw a sky kind (day, dusk, overcast, night, storm, bright) and its colours."""
-    kind = rng.choice(["day", "dusk", "overcast", "night", "storm", "bright"], p=[0.38, 0.16, 0.13, 0.11, 0.1, 0.12])
+    kind = rng.choice(["day", "dusk", "overcast", "night", "storm", "bright"], p=[0.42, 0.16, 0.14, 0.07, 0.08, 0.13])
     one = rgb(1, 1, 1)
     if kind == "day":
         p = dict(zen=_jit(rng, (0.16, 0.36, 0.78)), hor=_jit(rng, (0.68, 0.8, 0.93)), cloud=_jit(rng, (0.96, 0.96, 0.97), 0.02),
@@ -142,9 +149,9 @@ def sky_palette(rng: np.random.Generator) -> dict:
         p = dict(zen=g * rgb(0.8, 0.81, 0.85), hor=g * rgb(1.0, 1.0, 1.02), cloud=one * g * 1.08,
                  shade=one * g * 0.7, light=one * g * F32(rng.uniform(0.8, 1.1)))
     elif kind == "night":
-        hor = (0.04, 0.05, 0.1) if rng.random() < 0.55 else (0.2, 0.13, 0.09)
+        hor = (0.05, 0.06, 0.12) if rng.random() < 0.3 else (0.2, 0.13, 0.09)
         p = dict(zen=_jit(rng, (0.01, 0.012, 0.035), 0.005), hor=_jit(rng, hor, 0.015), cloud=one * 0.05, shade=one * 0.02,
-                 light=F32(rng.uniform(0.18, 0.45)) * rgb(0.8, 0.88, 1.0))
+                 light=F32(rng.uniform(0.3, 0.55)) * rgb(0.8, 0.88, 1.0))
     elif kind == "storm":
         g = F32(rng.uniform(0.1, 0.3))
         p = dict(zen=g * rgb(0.8, 0.85, 1.0), hor=g * rgb(1.3, 1.35, 1.4), cloud=one * g * 0.75,

@@ -40,7 +40,7 @@ from segtrain.errors import UserError
 F32 = np.float32
 LAND, SKY, WATER = 0, 1, 2
 _MIN_SIZE = 16
-_CONTRAST = 0.14  # minimum RGB distance between the mean sky and land next to the boundary
+_CONTRAST = 0.2  # minimum RGB distance between the mean sky and land next to the boundary
 
 
 def synthesize_horizon(out: Path | str, n: int = 200, size: int = 256, seed: int = 0, classes: int = 2) -> int:
@@ -175,7 +175,7 @@ def _camera(rng: np.random.Generator, geo, pal: dict, img: np.ndarray, is_sky: n
         fog_col = F32(0.5) * pal["hor"] + F32(rng.uniform(0.2, 0.5))
         amount = F32(rng.uniform(0.15, 0.5)) * np.exp(-np.abs(geo.vc) / F32(rng.uniform(0.05, 0.2)))
         img += (fog_col - img) * amount
-    img *= (1 + rng.normal(0, 0.05, (3, 1, 1))).astype(F32) * F32(np.exp(rng.uniform(-0.45, 0.35)))
+    img *= (1 + rng.normal(0, 0.05, (3, 1, 1))).astype(F32) * F32(np.exp(rng.uniform(-0.35, 0.3)))
     if rng.random() < 0.5:
         img *= 1 - F32(rng.uniform(0, 0.4)) * (geo.x**2 + geo.y**2) * 2
     np.maximum(img, 0, out=img)

@@ -16,7 +16,8 @@ from segtrain.runtime.rundir import atomic_write_bytes
 
 logger = logging.getLogger("segtrain")
 
-CSV_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "val_dice", "val_iou", "lr", "seconds")
+CSV_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "val_dice", "val_iou", "lr", "seconds", "train_seconds")
+"""``seconds``: since training started; ``train_seconds``: the part of it not spent validating."""
 
 
 def format_seconds(seconds: float) -> str:
@@ -47,6 +48,13 @@ class EpochLog(Callback):
         self.path, self.max_epochs, self.budget_s = Path(path), max_epochs, budget_s
         self.start = 0.0
         self.loss_sum, self.loss_count = 0.0, 0
+        self.val_started, self.val_seconds = 0.0, 0.0
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self.val_started = time.perf_counter()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self.val_seconds += time.perf_counter() - self.val_started
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self.start = time.perf_counter()
@@ -76,6 +84,7 @@ class EpochLog(Callback):
             "val_iou": float(metrics.get("val/iou", math.nan)),
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
             "seconds": seconds,
+            "train_seconds": seconds - self.val_seconds,
         }
         if not trainer.is_global_zero:
             return
