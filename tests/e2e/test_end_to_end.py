@@ -89,3 +89,16 @@ def test_same_seed_same_weights(tmp_path):
     assert states[0].keys() == states[1].keys()
     for key in states[0]:
         assert torch.equal(states[0][key], states[1][key]), key
+
+
+def test_multiclass_path(tmp_path):
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert run_cli("synth", "horizon", data, "--n", "12", "--size", "48", "--classes", "3").returncode == 0
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    result = run_cli("train", data, "--out", run, "--max-steps", "2", "--batch-size", "4", "--config", tmp_path / "tiny.yaml")
+    assert result.returncode == 0, result.stderr
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["state_dict"]["model.head.weight"].shape[0] == 3  # one logit per class
+    scores = json.loads(run_cli("evaluate", run, "--json").stdout)
+    assert len(scores["per_class"]) == 3 and scores["headline"]["name"] == "mean_iou"
+    assert "cross-entropy" in json.loads((run / "plan.json").read_text())["loss"]["value"]

@@ -15,6 +15,7 @@ def test_hand_computed_binary():
     assert fg["support"] == 6
     assert scores["pixel_accuracy"] == pytest.approx(9 / 12)
     assert scores["dice"] == fg["dice"] and scores["iou"] == fg["iou"]
+    assert scores["headline"] == {"name": "foreground_dice", "value": fg["dice"]}
     assert scores["per_class"][0]["iou"] == pytest.approx(5 / 8)
     assert scores["mean_iou"] == pytest.approx((4 / 7 + 5 / 8) / 2)
 
@@ -23,7 +24,8 @@ def test_class_absent_from_truth_and_prediction_is_undefined_and_skipped():
     scores = scores_from_confusion(torch.tensor([[3, 1, 0], [0, 2, 0], [0, 0, 0]]))
     assert scores["per_class"][2]["iou"] is None and scores["per_class"][2]["dice"] is None
     assert scores["mean_iou"] == pytest.approx((3 / 4 + 2 / 3) / 2)
-    assert scores["iou"] == scores["mean_iou"]  # headline for more than two classes
+    assert scores["iou"] == scores["mean_iou"]
+    assert scores["headline"] == {"name": "mean_iou", "value": scores["mean_iou"]}
 
 
 def test_against_torchmetrics_reference():

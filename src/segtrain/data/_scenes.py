@@ -135,7 +135,7 @@ def _jit(rng, c, s=0.04):
 
 def sky_palette(rng: np.random.Generator) -> dict:
     """Draw a sky kind (day, dusk, overcast, night, storm, bright) and its colours."""
-    kind = rng.choice(["day", "dusk", "overcast", "night", "storm", "bright"], p=[0.42, 0.16, 0.14, 0.07, 0.08, 0.13])
+    kind = rng.choice(["day", "dusk", "overcast", "night", "storm", "bright"], p=[0.48, 0.16, 0.14, 0.07, 0.07, 0.08])
     one = rgb(1, 1, 1)
     if kind == "day":
         p = dict(zen=_jit(rng, (0.16, 0.36, 0.78)), hor=_jit(rng, (0.68, 0.8, 0.93)), cloud=_jit(rng, (0.96, 0.96, 0.97), 0.02),
@@ -149,7 +149,7 @@ def sky_palette(rng: np.random.Generator) -> dict:
         p = dict(zen=g * rgb(0.8, 0.81, 0.85), hor=g * rgb(1.0, 1.0, 1.02), cloud=one * g * 1.08,
                  shade=one * g * 0.7, light=one * g * F32(rng.uniform(0.8, 1.1)))
     elif kind == "night":
-        hor = (0.05, 0.06, 0.12) if rng.random() < 0.3 else (0.2, 0.13, 0.09)
+        hor = (0.05, 0.06, 0.12) if rng.random() < 0.4 else (0.15, 0.12, 0.14)
         p = dict(zen=_jit(rng, (0.01, 0.012, 0.035), 0.005), hor=_jit(rng, hor, 0.015), cloud=one * 0.05, shade=one * 0.02,
                  light=F32(rng.uniform(0.3, 0.55)) * rgb(0.8, 0.88, 1.0))
     elif kind == "storm":
@@ -177,15 +177,15 @@ def sky_gradient(pal: dict, t: np.ndarray) -> np.ndarray:
 
 
 def render_sky(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray:
-    """Gradient sky with fBm clouds, horizon haze, optional sun glare and stars."""
+    """Gradient sky with fBm clouds, horizon haze and optional sun glare."""
     n = geo.size
     top = geo.h0 + 0.15
     img = sky_gradient(pal, geo.alt / F32(top))
     cover = rng.uniform(0.0, 0.7) if pal["kind"] != "overcast" else rng.uniform(0.5, 1.0)
     if cover > 0.08:
-        clouds = fbm(rng, n, int(rng.integers(4, 10)), int(rng.integers(2, 5)), 5, rng.uniform(0.45, 0.65))
+        clouds = fbm(rng, n, int(rng.integers(4, 9)), int(rng.integers(2, 4)), 4, rng.uniform(0.35, 0.55))
         thr = 1.0 - cover
-        dens = np.clip((clouds - thr) / F32(rng.uniform(0.08, 0.3)), 0, 1) * F32(rng.uniform(0.4, 0.9))
+        dens = np.clip((clouds - thr) / F32(rng.uniform(0.15, 0.4)), 0, 1) * F32(rng.uniform(0.4, 0.9))
         shade = fbm(rng, n, 3, 6, 3)
         ccol = pal["cloud"] + (pal["shade"] - pal["cloud"]) * shade
         img += (ccol - img) * dens
@@ -196,9 +196,6 @@ def render_sky(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray
         d = np.sqrt((geo.u - F32(sun["u"])) ** 2 + (geo.alt - F32(sun["alt"])) ** 2)
         glare = F32(sun["s"]) * (F32(1.5) * np.exp(-((d / F32(sun["r"])) ** 4)) + F32(0.6) * np.exp(-d / F32(sun["halo"])))
         img += sun["col"] * glare
-    if pal["kind"] == "night" and rng.random() < 0.6:
-        stars = (rng.random((n, n), dtype=F32) > 0.997) * rng.random((n, n), dtype=F32) * (geo.alt > 0.05)
-        img += F32(0.7) * stars
     return img
 
 
@@ -240,7 +237,7 @@ def render_ground(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndar
     fine, _ = perspective_noise(rng, geo, depth, rng.uniform(2, 5), rng.uniform(3, 8), 3)
     blob = np.clip((fbm(rng, geo.size, 8, 3, 3) - F32(rng.uniform(0.3, 0.8))) * 4, 0, 1)
     col = base + (patch - base) * blob
-    col *= 1 + F32(strength * 2.5) * fine
+    col *= 1 + F32(strength * 2.5) * fine + F32(rng.uniform(0.3, 0.6)) * (fbm(rng, geo.size, 24, 24, 3) - F32(0.5))
     col *= (F32(1.0) - F32(rng.uniform(-0.15, 0.25)) * np.clip(depth * 2, 0, 1))
     return col * pal["light"]
 
@@ -290,17 +287,17 @@ def render_ridges(rng: np.random.Generator, geo: Geometry, pal: dict, back: np.n
     probs = (0.15, 0.15, 0.1, 0.45, 0.15) if bright else (0.3, 0.25, 0.2, 0.1, 0.15)
     base = _jit(rng, bases[rng.choice(len(bases), p=probs)], 0.03) * pal["light"]
     streak = fbm(rng, geo.size, 3, 24, 3)
-    fine = fbm(rng, geo.size, 10, 10, 3)
+    fine = fbm(rng, geo.size, 20, 20, 3)
     slope = geo.along(np.gradient(back, _XS))
     lit = F32(1.0) + F32(0.25) * np.tanh(slope * F32(rng.choice([-3.0, 3.0])))
-    tex = (F32(0.8) + F32(0.15) * streak + F32(0.4) * (fine - F32(0.5))) * lit
+    tex = (F32(0.8) + F32(0.15) * streak + F32(rng.uniform(0.4, 0.7)) * (fine - F32(0.5))) * lit
     col = base * tex
     if rng.random() < 0.35:
         top = geo.along(back)
         line = F32(rng.uniform(0.4, 0.8)) * top + F32(0.03) * (fine - F32(0.5))
         snow = ((geo.alt > line) & (top > 0.06))
         col = np.where(snow, rgb(0.92, 0.94, 0.98) * pal["light"] * tex, col)
-    aerial = F32(rng.uniform(0.1, 0.5))
+    aerial = F32(rng.uniform(0.1, 0.35))
     far = col + (pal["hor"] - col) * aerial
     if front is None:
         return far

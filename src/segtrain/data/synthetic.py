@@ -5,7 +5,7 @@ image from the top) and camera roll (about -20 to +20 degrees).
 
 Sky
     Vertical colour gradients (day blue, dusk orange/purple/pink, overcast grey, night
-    near-black with stars or light-pollution glow, dark storm, bright overexposed haze),
+    near-black, some with a light-pollution glow, dark storm, bright overexposed haze),
     fBm clouds, haze near the horizon and sometimes a sun with glare, often low.
 Below the sky
     Either sea (deep colour mixed with the reflected sky, perspective waves, sun-glint
@@ -171,7 +171,7 @@ def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple
 def _camera(rng: np.random.Generator, geo, pal: dict, img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray) -> Image.Image:
     """Fog, colour cast, vignette, exposure, tone curve, gamma, contrast guard, blur and noise."""
     size = geo.size
-    if rng.random() < 0.3:
+    if rng.random() < 0.25:
         fog_col = F32(0.5) * pal["hor"] + F32(rng.uniform(0.2, 0.5))
         amount = F32(rng.uniform(0.15, 0.5)) * np.exp(-np.abs(geo.vc) / F32(rng.uniform(0.05, 0.2)))
         img += (fog_col - img) * amount

@@ -52,8 +52,8 @@ def scores_from_confusion(confusion: torch.Tensor, class_names: list[str] | None
     dict
         ``per_class``: a list of ``{"class", "name", "iou", "dice", "precision", "recall", "support"}``;
         ``pixel_accuracy``; ``mean_iou`` and ``mean_dice`` over the classes that are defined;
-        ``dice`` and ``iou``: the headline pair, the foreground class for two classes and the
-        class means otherwise.
+        ``dice`` and ``iou``: the foreground class's for two classes, the class means otherwise;
+        ``headline``: ``{"name", "value"}``, foreground Dice for two classes, mean IoU otherwise.
     """
     cm = confusion.detach().to(torch.float64).cpu()
     n = cm.shape[0]
@@ -84,7 +84,9 @@ def scores_from_confusion(confusion: torch.Tensor, class_names: list[str] | None
     for c in per_class:
         for key in ("iou", "dice", "precision", "recall"):
             c[key] = _clean(c[key])
+    headline = {"name": "foreground_dice", "value": _clean(dice)} if n == 2 else {"name": "mean_iou", "value": mean_iou}
     return {
+        "headline": headline,
         "dice": _clean(dice) if isinstance(dice, float) else dice,
         "iou": _clean(iou) if isinstance(iou, float) else iou,
         "pixel_accuracy": _clean(_ratio(float(tp.sum()), total)),
