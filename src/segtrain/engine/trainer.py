@@ -15,6 +15,15 @@ from segtrain.runtime.rundir import RunDir
 MONITOR = "val/dice"
 
 
+class _ProgressBar(TQDMProgressBar):
+    """Lightning's bar, counting epochs from 1 like segtrain's epoch lines and metrics.csv."""
+
+    def on_train_epoch_start(self, trainer, *args) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        total = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        self.train_progress_bar.set_description(f"epoch {trainer.current_epoch + 1}{total}")
+
+
 def build_trainer(
     run: RunDir,
     config: SegtrainConfig,
@@ -52,7 +61,7 @@ def build_trainer(
     if progress is None:
         progress = sys.stderr.isatty()
     if progress:
-        callbacks.append(TQDMProgressBar(refresh_rate=1))
+        callbacks.append(_ProgressBar(refresh_rate=1))
     until_budget = budget is not None and train.epochs is None and train.max_steps is None
     return (
         L.Trainer(
