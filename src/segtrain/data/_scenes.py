@@ -9,6 +9,8 @@ exceed 1 until the tone curve in :mod:`segtrain.data.synthetic` compresses it).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 F32 = np.float32
@@ -19,8 +21,8 @@ def _smooth(t):
     return t * t * (3.0 - 2.0 * t)
 
 
-def _resample(grid: np.ndarray, ny: int, nx: int, lattice: bool) -> np.ndarray:
-    """Smoothstep-interpolate a lattice onto ``ny x nx`` points, separably.
+def _resample(grid: np.ndarray, ny: int, nx: int, lattice: bool, rows: slice = slice(None)) -> np.ndarray:
+    """Smoothstep-interpolate a lattice onto ``ny x nx`` points (only ``rows`` of them), separably.
 
     With ``lattice`` the points are a finer lattice spanning the same extent (corner to
     corner); otherwise they are pixel centres.
@@ -29,6 +31,7 @@ def _resample(grid: np.ndarray, ny: int, nx: int, lattice: bool) -> np.ndarray:
     for axis, n in ((0, ny), (1, nx)):
         cells = grid.shape[axis] - 1
         pos = np.arange(n) * (cells / (n - 1)) if lattice else (np.arange(n) + 0.5) * (cells / n)
+        pos = pos[rows] if axis == 0 else pos
         i0 = np.minimum(pos.astype(np.int64), cells - 1)
         t = _smooth(pos - i0).astype(F32)
         lo, hi = out.take(i0, axis=axis), out.take(i0 + 1, axis=axis)
@@ -36,8 +39,9 @@ def _resample(grid: np.ndarray, ny: int, nx: int, lattice: bool) -> np.ndarray:
     return out
 
 
-def fbm(rng: np.random.Generator, size: int, cy: int, cx: int, octaves: int = 4, gain: float = 0.5) -> np.ndarray:
-    """Fractal value noise, ``size x size``, stretched to [0, 1].
+def fbm(rng: np.random.Generator, size: int, cy: int, cx: int, octaves: int = 4, gain: float = 0.5,
+        rows: slice = slice(None)) -> np.ndarray:
+    """Fractal value noise, ``size x size`` (or those ``rows`` of it), stretched to [0, 1].
 
     The octaves are summed on the finest lattice and interpolated to pixels once.
 
@@ -52,6 +56,8 @@ def fbm(rng: np.random.Generator, size: int, cy: int, cx: int, octaves: int = 4,
         makes features wider than tall).
     octaves, gain : int, float
         Number of octaves, each with twice the cells and ``gain`` times the amplitude.
+    rows : slice
+        The rows to return.
     """
     fy, fx = min(cy << (octaves - 1), size) + 1, min(cx << (octaves - 1), size) + 1
     total = np.zeros((fy, fx), F32)
@@ -60,7 +66,7 @@ def fbm(rng: np.random.Generator, size: int, cy: int, cx: int, octaves: int = 4,
         grid = rng.random((min(cy << o, size) + 1, min(cx << o, size) + 1), dtype=F32)
         total += F32(amp) * (grid if grid.shape == total.shape else _resample(grid, fy, fx, True))
         amp *= gain
-    total = _resample(total, size, size, False)
+    total = _resample(total, size, size, False, rows)
     lo, hi = total.min(), total.max()
     return (total - lo) / max(hi - lo, 1e-6)
 
@@ -71,17 +77,35 @@ def lattice_fbm(rng: np.random.Generator, u: np.ndarray, v: np.ndarray, octaves:
     amp, norm = 1.0, 0.0
     for o in range(octaves):
         g = rng.random(n * n, dtype=F32)
-        su = u * F32(2**o) + F32(rng.uniform(0, n))
-        sv = v * F32(2**o) + F32(rng.uniform(0, n))
-        fu, fv = np.floor(su), np.floor(sv)
-        tu, tv = _smooth(su - fu), _smooth(sv - fv)
-        iu = fu.astype(np.int64) & (n - 1)
-        iv = (fv.astype(np.int64) & (n - 1)) * n
-        iu1 = (iu + 1) & (n - 1)
-        iv1 = (iv + n) & (n * n - 1)
+        idx, frac = [], []
+        for coord in (u, v):
+            c = coord * F32(2**o)
+            c += F32(rng.uniform(0, n))
+            i = np.floor(c)
+            c -= i
+            t = c * c  # smoothstep of the fraction, in place
+            c *= F32(-2)
+            c += F32(3)
+            t *= c
+            idx.append(i.astype(np.int32) & (n - 1))
+            frac.append(t)
+        iu, iv = idx
+        iv *= n
+        iu1, iv1 = (iu + 1) & (n - 1), (iv + n) & (n * n - 1)
         a, b = g.take(iv + iu), g.take(iv + iu1)
         c, d = g.take(iv1 + iu), g.take(iv1 + iu1)
-        total += F32(amp) * (a + (b - a) * tu + (c - a) * tv + (a - b - c + d) * tu * tv)
+        b -= a  # bilinear: a + (b - a) tu + ((c - a) + (d - b - c + a) tu) tv
+        d -= c
+        d -= b
+        c -= a
+        d *= frac[0]
+        d += c
+        d *= frac[1]
+        b *= frac[0]
+        a += b
+        a += d
+        a *= F32(amp)
+        total += a
         norm += amp
         amp *= 0.5
     return total / F32(norm)
@@ -96,7 +120,7 @@ class Geometry:
 
     def __init__(self, rng: np.random.Generator, size: int):
         c = ((np.arange(size) + 0.5) / size - 0.5).astype(F32)
-        self.size = size
+        self.size, self.rows = size, slice(0, size)
         self.x, self.y = c[None, :], c[:, None]
         roll = rng.uniform(-20, 20) if rng.random() < 0.7 else rng.uniform(-4, 4)
         self.h0 = float(rng.uniform(0.15, 0.85))
@@ -108,8 +132,14 @@ class Geometry:
         pos = np.clip((self.u + F32(0.8)) * F32((len(_XS) - 1) / 1.6), 0, len(_XS) - 1.001)
         self._i = pos.astype(np.int32)
         self._f = pos - self._i
-        below = np.flatnonzero((self.vc > 0).any(axis=1))
-        self._rows = slice(int(below[0]) if below.size else size, size)
+
+    def crop(self, lo: int, hi: int) -> Geometry:
+        """The same geometry restricted to image rows ``lo:hi`` (``rows`` says which)."""
+        g = copy.copy(self)
+        g.rows = slice(lo, hi)
+        for name in ("y", "u", "vc", "alt", "_i", "_f"):
+            setattr(g, name, getattr(self, name)[lo:hi])
+        return g
 
     def along(self, prof: np.ndarray) -> np.ndarray:
         """Evaluate a profile sampled on ``_XS`` (positions along the horizon) at every pixel."""
@@ -118,9 +148,10 @@ class Geometry:
 
     def below(self, texture) -> np.ndarray:
         """Call ``texture(rows)`` only for the rows that reach below the horizon; zeros elsewhere."""
-        out = np.zeros((self.size, self.size), F32)
-        if self._rows.start < self.size:
-            out[self._rows] = texture(self._rows)
+        out = np.zeros(self.u.shape, F32)
+        rows = np.flatnonzero((self.vc > 0).any(axis=1))
+        if rows.size:
+            out[rows[0]:] = texture(slice(int(rows[0]), None))
         return out
 
 
@@ -135,7 +166,7 @@ def _jit(rng, c, s=0.04):
 
 def sky_palette(rng: np.random.Generator) -> dict:
     """Draw a sky kind (day, dusk, overcast, night, storm, bright) and its colours."""
-    kind = rng.choice(["day", "dusk", "overcast", "night", "storm", "bright"], p=[0.48, 0.16, 0.14, 0.07, 0.07, 0.08])
+    kind = rng.choice(["day", "dusk", "overcast", "night", "storm", "bright"], p=[0.48, 0.16, 0.12, 0.07, 0.07, 0.1])
     one = rgb(1, 1, 1)
     if kind == "day":
         p = dict(zen=_jit(rng, (0.16, 0.36, 0.78)), hor=_jit(rng, (0.68, 0.8, 0.93)), cloud=_jit(rng, (0.96, 0.96, 0.97), 0.02),
@@ -149,13 +180,13 @@ def sky_palette(rng: np.random.Generator) -> dict:
         p = dict(zen=g * rgb(0.8, 0.81, 0.85), hor=g * rgb(1.0, 1.0, 1.02), cloud=one * g * 1.08,
                  shade=one * g * 0.7, light=one * g * F32(rng.uniform(0.8, 1.1)))
     elif kind == "night":
-        hor = (0.05, 0.06, 0.12) if rng.random() < 0.4 else (0.15, 0.12, 0.14)
-        p = dict(zen=_jit(rng, (0.01, 0.012, 0.035), 0.005), hor=_jit(rng, hor, 0.015), cloud=one * 0.05, shade=one * 0.02,
-                 light=F32(rng.uniform(0.3, 0.55)) * rgb(0.8, 0.88, 1.0))
+        hor = (0.05, 0.08, 0.18) if rng.random() < 0.7 else (0.14, 0.12, 0.17)
+        p = dict(zen=_jit(rng, (0.018, 0.03, 0.08), 0.006), hor=_jit(rng, hor, 0.015), cloud=rgb(0.09, 0.1, 0.15),
+                 shade=rgb(0.05, 0.06, 0.1), light=F32(rng.uniform(0.3, 0.55)) * rgb(0.95, 0.92, 0.88))
     elif kind == "storm":
-        g = F32(rng.uniform(0.1, 0.3))
-        p = dict(zen=g * rgb(0.8, 0.85, 1.0), hor=g * rgb(1.3, 1.35, 1.4), cloud=one * g * 0.75,
-                 shade=one * g * 0.45, light=one * F32(rng.uniform(0.7, 1.05)))
+        g = F32(rng.uniform(0.15, 0.35))
+        p = dict(zen=g * rgb(0.75, 0.85, 1.1), hor=g * rgb(1.2, 1.3, 1.5), cloud=one * g * 1.35,
+                 shade=one * g * 0.95, light=one * F32(rng.uniform(0.7, 1.05)))
     else:
         g = F32(rng.uniform(0.86, 0.98))
         p = dict(zen=g * rgb(0.92, 0.95, 1.0), hor=one * min(g * 1.03, 1.0), cloud=one, shade=one * g * 0.85,
@@ -181,12 +212,12 @@ def render_sky(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray
     n = geo.size
     top = geo.h0 + 0.15
     img = sky_gradient(pal, geo.alt / F32(top))
-    cover = rng.uniform(0.0, 0.7) if pal["kind"] != "overcast" else rng.uniform(0.5, 1.0)
+    cover = rng.uniform(0.0, 0.6) if pal["kind"] != "overcast" else rng.uniform(0.5, 1.0)
     if cover > 0.08:
-        clouds = fbm(rng, n, int(rng.integers(4, 9)), int(rng.integers(2, 4)), 4, rng.uniform(0.35, 0.55))
+        clouds = fbm(rng, n, int(rng.integers(4, 9)), int(rng.integers(2, 4)), 4, rng.uniform(0.35, 0.55), rows=geo.rows)
         thr = 1.0 - cover
-        dens = np.clip((clouds - thr) / F32(rng.uniform(0.15, 0.4)), 0, 1) * F32(rng.uniform(0.4, 0.9))
-        shade = fbm(rng, n, 3, 6, 3)
+        dens = np.clip((clouds - thr) / F32(rng.uniform(0.15, 0.4)), 0, 1) * F32(rng.uniform(0.35, 0.8))
+        shade = fbm(rng, n, 3, 6, 3, rows=geo.rows)
         ccol = pal["cloud"] + (pal["shade"] - pal["cloud"]) * shade
         img += (ccol - img) * dens
     haze = F32(rng.uniform(0.0, 0.6)) * np.exp(-np.maximum(geo.alt, 0) / F32(rng.uniform(0.02, 0.1)))
@@ -208,9 +239,9 @@ MATERIALS = {  # base colour, patch colour, texture strength
     "dirt": ((0.36, 0.26, 0.16), (0.22, 0.16, 0.1), 0.45),
 }
 _GROUND_WEIGHTS = {  # grass, dry, sand, snow, rock, dirt
-    "day": (0.3, 0.15, 0.15, 0.15, 0.1, 0.15), "dusk": (0.3, 0.15, 0.15, 0.15, 0.1, 0.15),
-    "overcast": (0.3, 0.15, 0.05, 0.25, 0.1, 0.15), "night": (0.1, 0.05, 0.25, 0.5, 0.05, 0.05),
-    "storm": (0.1, 0.2, 0.35, 0.35, 0.0, 0.0), "bright": (0.1, 0.0, 0.4, 0.4, 0.1, 0.0),
+    "day": (0.35, 0.15, 0.15, 0.1, 0.1, 0.15), "dusk": (0.35, 0.15, 0.15, 0.1, 0.1, 0.15),
+    "overcast": (0.35, 0.15, 0.1, 0.15, 0.1, 0.15), "night": (0.15, 0.15, 0.4, 0.15, 0.1, 0.05),
+    "storm": (0.1, 0.35, 0.45, 0.1, 0.0, 0.0), "bright": (0.25, 0.1, 0.35, 0.2, 0.1, 0.0),
 }
 
 
@@ -234,10 +265,10 @@ def render_ground(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndar
     base, patch, strength = MATERIALS[name]
     base, patch = _jit(rng, base, 0.03), _jit(rng, patch, 0.03)
     depth = np.maximum(geo.vc, 0) + F32(0.01)
-    fine, _ = perspective_noise(rng, geo, depth, rng.uniform(2, 5), rng.uniform(3, 8), 3)
-    blob = np.clip((fbm(rng, geo.size, 8, 3, 3) - F32(rng.uniform(0.3, 0.8))) * 4, 0, 1)
+    fine, _ = perspective_noise(rng, geo, depth, rng.uniform(2, 5), rng.uniform(3, 8), 4)
+    blob = np.clip((fbm(rng, geo.size, 8, 3, 3, rows=geo.rows) - F32(rng.uniform(0.3, 0.8))) * 4, 0, 1)
     col = base + (patch - base) * blob
-    col *= 1 + F32(strength * 2.5) * fine + F32(rng.uniform(0.3, 0.6)) * (fbm(rng, geo.size, 24, 24, 3) - F32(0.5))
+    col *= 1 + F32(strength * 2.5) * fine + F32(rng.uniform(0.4, 0.7)) * (fbm(rng, geo.size, 24, 24, 3, rows=geo.rows) - F32(0.5))
     col *= (F32(1.0) - F32(rng.uniform(-0.15, 0.25)) * np.clip(depth * 2, 0, 1))
     return col * pal["light"]
 
@@ -247,7 +278,7 @@ def render_sea(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray
     depth = np.maximum(geo.vc, 0)
     waves, raw = perspective_noise(rng, geo, depth + F32(0.012), rng.uniform(0.5, 1.5), rng.uniform(4.0, 10.0), 2)
     refl = sky_gradient(pal, depth * F32(rng.uniform(1.0, 3.0)))
-    r0, r1 = rng.uniform(0.1, 0.25), rng.uniform(0.4, 0.65)
+    r0, r1 = rng.uniform(0.1, 0.2), rng.uniform(0.3, 0.55)
     fres = F32(r0) + F32(r1 - r0) * np.exp(-depth / F32(rng.uniform(0.05, 0.15)))
     deeps = ((0.02, 0.08, 0.14), (0.03, 0.12, 0.1), (0.06, 0.08, 0.1), (0.05, 0.15, 0.2))
     deep = _jit(rng, deeps[rng.integers(len(deeps))], 0.015) * pal["light"] * F32(1.5)
@@ -284,10 +315,13 @@ def render_ridges(rng: np.random.Generator, geo: Geometry, pal: dict, back: np.n
     """Colour mountains / hills / tree lines (a back layer and an optional front one)."""
     bright = pal["kind"] in ("bright", "storm", "night")
     bases = [(0.33, 0.35, 0.42), (0.08, 0.16, 0.08), (0.4, 0.32, 0.25), (0.82, 0.85, 0.92), (0.2, 0.2, 0.22)]
-    probs = (0.15, 0.15, 0.1, 0.45, 0.15) if bright else (0.3, 0.25, 0.2, 0.1, 0.15)
-    base = _jit(rng, bases[rng.choice(len(bases), p=probs)], 0.03) * pal["light"]
-    streak = fbm(rng, geo.size, 3, 24, 3)
-    fine = fbm(rng, geo.size, 20, 20, 3)
+    probs = (0.25, 0.2, 0.15, 0.25, 0.15) if bright else (0.3, 0.25, 0.2, 0.1, 0.15)
+    pick = rng.choice(len(bases), p=probs)
+    base = _jit(rng, bases[pick], 0.03) * pal["light"]
+    streak = fbm(rng, geo.size, 3, 24, 3, rows=geo.rows)
+    if pick == 3:  # snowy: dark rock shows through in the gullies
+        streak = np.clip(streak * 3 - 1, 0, 1) * F32(-2.5)
+    fine = fbm(rng, geo.size, 20, 20, 3, rows=geo.rows)
     slope = geo.along(np.gradient(back, _XS))
     lit = F32(1.0) + F32(0.25) * np.tanh(slope * F32(rng.choice([-3.0, 3.0])))
     tex = (F32(0.8) + F32(0.15) * streak + F32(rng.uniform(0.4, 0.7)) * (fine - F32(0.5))) * lit

@@ -29,6 +29,7 @@ Class indices
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ F32 = np.float32
 LAND, SKY, WATER = 0, 1, 2
 _MIN_SIZE = 16
 _CONTRAST = 0.2  # minimum RGB distance between the mean sky and land next to the boundary
+_LUT_SIZE, _LUT_SCALE = 4096, 1023.75  # tone-curve lookup over [0, 4]
 
 
 def synthesize_horizon(out: Path | str, n: int = 200, size: int = 256, seed: int = 0, classes: int = 2) -> int:
@@ -81,7 +83,7 @@ def synthesize_horizon(out: Path | str, n: int = 200, size: int = 256, seed: int
     for i in range(n):
         image, mask = render_scene(np.random.default_rng([seed, i]), size, classes)
         name = f"{i:0{width}d}.png"
-        image.save(img_dir / name, compress_level=1)
+        image.save(img_dir / name, compress_level=1, compress_type=zlib.Z_RLE)  # fast, small for noisy images
         Image.fromarray(mask).save(mask_dir / name, compress_level=1)
     return n
 
@@ -124,39 +126,46 @@ def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple
     """
     geo = sc.Geometry(rng, size)
     pal = sc.sky_palette(rng)
-    weights = [0.0 if pal["kind"] == "storm" else 0.32, 0.26, 0.1, 0.12, 0.2]  # storm skies hang over bright land
+    dark = pal["kind"] in ("night", "storm")  # dark skies hang over (brighter) land, never over a dark sea
+    weights = [0.0 if dark else 0.32, 0.26, 0.1, 0.12, 0.2]
     layout = rng.choice(["sea", "mountains", "hills", "forest", "city"], p=np.divide(weights, sum(weights)))
-    sea = layout == "sea" or (layout == "city" and rng.random() < 0.4)
+    sea = layout == "sea" or (layout == "city" and not dark and rng.random() < 0.4)
     far = layout
     if layout == "sea":
         far = rng.choice(["none", "hills", "mountains", "forest", "city"], p=[0.4, 0.2, 0.15, 0.1, 0.15])
     cap = 0.7 * geo.h0 if layout != "sea" else 0.4 * geo.h0
 
-    sky_rgb = sc.render_sky(rng, geo, pal)
-    below = sc.render_sea(rng, geo, pal) if sea else sc.render_ground(rng, geo, pal)
     if far == "none":
         prof = np.zeros_like(geo.u)
-        land = below
+        render_land = None
     elif far == "city":
         edges, heights = sc.skyline(rng, cap)
         idx, prof = sc.city_heights(geo, edges, heights)
-        land = sc.render_city(rng, geo, pal, edges, idx, prof)
+
+        def render_land(g):
+            return sc.render_city(rng, g, pal, edges, idx[g.rows], prof[g.rows])
     else:
         back = sc.ridge_profile(rng, str(far), cap)
         front = None
         if far != "forest" and rng.random() < 0.5:
             front = sc.ridge_profile(rng, "hills" if far == "mountains" else "forest", 0.6 * float(back.max()))
-        prof_xs = back if front is None else np.maximum(back, front)
-        prof = geo.along(prof_xs)
-        land = sc.render_ridges(rng, geo, pal, back, front)
+        prof = geo.along(back if front is None else np.maximum(back, front))
+
+        def render_land(g):
+            return sc.render_ridges(rng, g, pal, back, front)
 
     dist = geo.vc + prof  # >= 0 below the sky boundary, in image widths
     is_sky = dist < 0
     under = geo.vc >= 0
-    img = below
-    if land is not below:
-        np.copyto(img, land, where=~(is_sky | under))
-    np.copyto(img, sky_rgb, where=is_sky)
+    img = np.zeros((3, size, size), F32)
+    parts = [(is_sky, lambda g: sc.render_sky(rng, g, pal)),
+             (under, lambda g: (sc.render_sea if sea else sc.render_ground)(rng, g, pal)),
+             (~(is_sky | under), render_land)]
+    for where, render in parts:  # render each region only over the rows it spans
+        rows = np.flatnonzero(where.any(axis=1))
+        if rows.size and render is not None:
+            lo, hi = int(rows[0]), int(rows[-1]) + 1
+            np.copyto(img[:, lo:hi], render(geo.crop(lo, hi)), where=where[lo:hi])
 
     if classes == 2:
         mask = is_sky.astype(np.uint8)
@@ -171,40 +180,60 @@ def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple
 def _camera(rng: np.random.Generator, geo, pal: dict, img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray) -> Image.Image:
     """Fog, colour cast, vignette, exposure, tone curve, gamma, contrast guard, blur and noise."""
     size = geo.size
-    if rng.random() < 0.25:
+    if rng.random() < 0.2:
         fog_col = F32(0.5) * pal["hor"] + F32(rng.uniform(0.2, 0.5))
         amount = F32(rng.uniform(0.15, 0.5)) * np.exp(-np.abs(geo.vc) / F32(rng.uniform(0.05, 0.2)))
         img += (fog_col - img) * amount
     img *= (1 + rng.normal(0, 0.05, (3, 1, 1))).astype(F32) * F32(np.exp(rng.uniform(-0.35, 0.3)))
     if rng.random() < 0.5:
         img *= 1 - F32(rng.uniform(0, 0.4)) * (geo.x**2 + geo.y**2) * 2
-    np.maximum(img, 0, out=img)
-    knee = F32(0.8)  # soft highlight roll-off: monotonic, so bright sky and snow stay apart
-    over = np.maximum(img - knee, 0)
-    img -= over
-    img += (1 - knee) * (1 - np.exp(over * F32(-1 / (1 - knee))))
-    img **= F32(rng.uniform(0.7, 1.4))
+    img = _tone_curve(rng.uniform(0.7, 1.4)).take(np.clip(img * F32(_LUT_SCALE) + F32(0.5), 0, _LUT_SIZE - 1).astype(np.int32))
     img = _guard_contrast(img, is_sky, dist, size)
-    sigma = rng.uniform(0, 1.6) * size / 256 if rng.random() < 0.5 else 0.0
+    sigma = rng.uniform(0, 1.5) * size / 256 if rng.random() < 0.4 else 0.0
     if sigma > 0.3:
         blurred = _to_pil(img).filter(ImageFilter.GaussianBlur(sigma))
         img = np.stack([np.asarray(ch, F32) for ch in blurred.split()]) * F32(1 / 255)
-    level = F32(rng.uniform(0.002, 0.02) * 2.45)  # sum of two uniforms has std 1 / 2.45
-    grain = rng.random((1, size, size), dtype=F32) + rng.random((1, size, size), dtype=F32) - F32(1)
-    grain = grain + F32(0.6) * (rng.random((3, size, size), dtype=F32) - F32(0.5))
-    img += grain * level * (F32(0.4) + np.sqrt(img))
+    grain = rng.random((3, size, size), dtype=F32)  # per channel, plus a shared (luminance) part
+    grain += F32(1.5) * rng.random((1, size, size), dtype=F32)
+    grain -= F32(1.25)
+    grain *= F32(rng.uniform(0.002, 0.02) / 0.52)  # std of the sum is 0.52
+    shot = np.sqrt(img)
+    shot += F32(0.4)
+    grain *= shot
+    img += grain
     return _to_pil(img)
+
+
+def _tone_curve(gamma: float) -> np.ndarray:
+    """Lookup table on [0, 4]: a soft highlight roll-off above 0.8, then ``x ** gamma``.
+
+    The roll-off is monotonic, so over-exposed sky and snow are compressed but stay apart.
+    """
+    x = np.arange(_LUT_SIZE, dtype=F32) / F32(_LUT_SCALE)
+    knee = F32(0.8)
+    x = np.where(x > knee, knee + (1 - knee) * (1 - np.exp((knee - x) / (1 - knee))), x)
+    return (x ** F32(gamma)).astype(F32)
 
 
 def _to_pil(img: np.ndarray) -> Image.Image:
     """``(3, H, W)`` float in [0, 1] to an 8-bit RGB image."""
-    u8 = np.clip(img * F32(255) + F32(0.5), 0, 255).astype(np.uint8)
+    scaled = img * F32(255)
+    scaled += F32(0.5)
+    np.maximum(scaled, 0, out=scaled)
+    np.minimum(scaled, 255, out=scaled)
+    u8 = scaled.astype(np.uint8)
     return Image.merge("RGB", [Image.fromarray(ch) for ch in u8])
 
 
 def _guard_contrast(img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray, size: int) -> np.ndarray:
-    """Nudge the land next to the sky boundary so that its mean colour, per column,
-    differs from the sky's next to it by at least ``_CONTRAST`` (RGB distance)."""
+    """Keep the sky boundary visible.
+
+    Per column, compare the mean colour of the sky and of the land within a thin band
+    either side of the boundary; where they differ by less than ``_CONTRAST`` (RGB
+    distance), push the two sides apart: the land further the way it already leans
+    (darker or brighter than the sky), as far as there is room, and the sky the other
+    way for the rest (a horizon glow or shade). Both changes fade away from the boundary.
+    """
     band = max(0.03, 3.0 / size)
     sky_band = (is_sky & (dist > -band)).astype(F32)
     land = ~is_sky
@@ -221,10 +250,14 @@ def _guard_contrast(img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray, size:
     k = max(3, size // 16) | 1  # max filter then box filter: smooth, and never below the raw need
     need = np.lib.stride_tricks.sliding_window_view(np.pad(need, k // 2, mode="edge"), k).max(1)
     need = np.convolve(np.pad(need, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
-    luma_s, luma_l = ms[:, ok].mean(), ml[:, ok].mean()
-    sign = 1.0 if luma_l > luma_s else -1.0
-    if luma_l + sign * _CONTRAST * 1.5 > 1.0 or luma_l + sign * _CONTRAST * 1.5 < 0.0:
-        sign = -sign
-    weight = np.exp(-np.maximum(dist, 0) / F32(0.08)) * land
-    img = img + F32(sign) * need.astype(F32) * weight
+    luma_s, luma_l = float(ms[:, ok].mean()), float(ml[:, ok].mean())
+    if luma_l >= luma_s:  # land brighter: brighten it, darken the sky for the rest
+        land_shift = np.minimum(need, 0.8 * (1 - luma_l))
+        sky_shift = -np.minimum(need - land_shift, 0.8 * luma_s)
+    else:
+        land_shift = -np.minimum(need, 0.8 * luma_l)
+        sky_shift = np.minimum(need + land_shift, 0.8 * (1 - luma_s))
+    fade = F32(-1 / 0.08)
+    img = img + land_shift.astype(F32) * (np.exp(np.maximum(dist, 0) * fade) * land)
+    img += sky_shift.astype(F32) * (np.exp(np.minimum(dist, 0) * -fade) * is_sky)
     return np.clip(img, 0, 1)
