@@ -24,12 +24,11 @@ def _load(root: Path, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return images, masks
 
 
-@pytest.fixture(scope="module")
-def two_class(tmp_path_factory) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """24 scenes of 64x64 with classes=2, shared by the statistical tests."""
-    root = tmp_path_factory.mktemp("synth2")
-    assert synthesize_horizon(root, n=24, size=64, seed=0) == 24
-    return _load(root, 24)
+@pytest.fixture
+def two_class(tmp_path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """24 scenes of 64x64 with classes=2, for the statistical tests (about 0.1 s)."""
+    assert synthesize_horizon(tmp_path, n=24, size=64, seed=0) == 24
+    return _load(tmp_path, 24)
 
 
 def test_files_shapes_and_modes(tmp_path):

@@ -1,6 +1,7 @@
 """Building blocks for the procedural horizon scenes of :mod:`segtrain.data.synthetic`.
 
-Everything here is vectorised numpy over a whole ``size x size`` frame. Geometry is
+Everything here is vectorised numpy over whole rows of a ``size x size`` frame (see
+:meth:`Geometry.crop`); images are ``(3, H, W)`` float32. Geometry is
 expressed in image-width units in a frame rolled with the camera: ``u`` runs along the
 horizon and ``vc`` is the distance below it (negative above), so ``alt = -vc`` is the
 height above the horizon. Colours are float32 RGB, roughly in [0, 1] (sun glare may
@@ -166,11 +167,13 @@ def _jit(rng, c, s=0.04):
 
 def sky_palette(rng: np.random.Generator) -> dict:
     """Draw a sky kind (day, dusk, overcast, night, storm, bright) and its colours."""
-    kind = rng.choice(["day", "dusk", "overcast", "night", "storm", "bright"], p=[0.48, 0.16, 0.12, 0.07, 0.07, 0.1])
+    kinds = ["day", "dusk", "overcast", "night", "storm", "bright"]
+    kind = rng.choice(kinds, p=[0.48, 0.16, 0.12, 0.07, 0.07, 0.1])
     one = rgb(1, 1, 1)
     if kind == "day":
-        p = dict(zen=_jit(rng, (0.16, 0.36, 0.78)), hor=_jit(rng, (0.68, 0.8, 0.93)), cloud=_jit(rng, (0.96, 0.96, 0.97), 0.02),
-                 shade=_jit(rng, (0.58, 0.62, 0.7)), light=F32(rng.uniform(0.8, 1.1)) * rgb(1.0, 0.97, 0.92))
+        p = dict(zen=_jit(rng, (0.16, 0.36, 0.78)), hor=_jit(rng, (0.68, 0.8, 0.93)),
+                 cloud=_jit(rng, (0.96, 0.96, 0.97), 0.02), shade=_jit(rng, (0.58, 0.62, 0.7)),
+                 light=F32(rng.uniform(0.8, 1.1)) * rgb(1.0, 0.97, 0.92))
     elif kind == "dusk":
         hor = (0.98, 0.58, 0.28) if rng.random() < 0.6 else (0.95, 0.55, 0.62)
         p = dict(zen=_jit(rng, (0.22, 0.2, 0.45)), hor=_jit(rng, hor), cloud=_jit(rng, (0.95, 0.6, 0.45)),
@@ -214,7 +217,8 @@ def render_sky(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray
     img = sky_gradient(pal, geo.alt / F32(top))
     cover = rng.uniform(0.0, 0.6) if pal["kind"] != "overcast" else rng.uniform(0.5, 1.0)
     if cover > 0.08:
-        clouds = fbm(rng, n, int(rng.integers(4, 9)), int(rng.integers(2, 4)), 4, rng.uniform(0.35, 0.55), rows=geo.rows)
+        cy, cx = int(rng.integers(4, 9)), int(rng.integers(2, 4))  # soft clouds, wider than tall
+        clouds = fbm(rng, n, cy, cx, 4, rng.uniform(0.35, 0.55), rows=geo.rows)
         thr = 1.0 - cover
         dens = np.clip((clouds - thr) / F32(rng.uniform(0.15, 0.4)), 0, 1) * F32(rng.uniform(0.35, 0.8))
         shade = fbm(rng, n, 3, 6, 3, rows=geo.rows)
@@ -225,7 +229,8 @@ def render_sky(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndarray
     sun = pal["sun"]
     if sun is not None:
         d = np.sqrt((geo.u - F32(sun["u"])) ** 2 + (geo.alt - F32(sun["alt"])) ** 2)
-        glare = F32(sun["s"]) * (F32(1.5) * np.exp(-((d / F32(sun["r"])) ** 4)) + F32(0.6) * np.exp(-d / F32(sun["halo"])))
+        disc = F32(1.5) * np.exp(-((d / F32(sun["r"])) ** 4))
+        glare = F32(sun["s"]) * (disc + F32(0.6) * np.exp(-d / F32(sun["halo"])))
         img += sun["col"] * glare
     return img
 
@@ -268,7 +273,8 @@ def render_ground(rng: np.random.Generator, geo: Geometry, pal: dict) -> np.ndar
     fine, _ = perspective_noise(rng, geo, depth, rng.uniform(2, 5), rng.uniform(3, 8), 4)
     blob = np.clip((fbm(rng, geo.size, 8, 3, 3, rows=geo.rows) - F32(rng.uniform(0.3, 0.8))) * 4, 0, 1)
     col = base + (patch - base) * blob
-    col *= 1 + F32(strength * 2.5) * fine + F32(rng.uniform(0.4, 0.7)) * (fbm(rng, geo.size, 24, 24, 3, rows=geo.rows) - F32(0.5))
+    grain = fbm(rng, geo.size, 24, 24, 3, rows=geo.rows) - F32(0.5)  # fine texture, also far away
+    col *= 1 + F32(strength * 2.5) * fine + F32(rng.uniform(0.4, 0.7)) * grain
     col *= (F32(1.0) - F32(rng.uniform(-0.15, 0.25)) * np.clip(depth * 2, 0, 1))
     return col * pal["light"]
 
@@ -313,9 +319,9 @@ def ridge_profile(rng: np.random.Generator, kind: str, cap: float) -> np.ndarray
 
 def render_ridges(rng: np.random.Generator, geo: Geometry, pal: dict, back: np.ndarray, front) -> np.ndarray:
     """Colour mountains / hills / tree lines (a back layer and an optional front one)."""
-    bright = pal["kind"] in ("bright", "storm", "night")
+    harsh = pal["kind"] in ("bright", "storm", "night")  # snowy mountains are likelier
     bases = [(0.33, 0.35, 0.42), (0.08, 0.16, 0.08), (0.4, 0.32, 0.25), (0.82, 0.85, 0.92), (0.2, 0.2, 0.22)]
-    probs = (0.25, 0.2, 0.15, 0.25, 0.15) if bright else (0.3, 0.25, 0.2, 0.1, 0.15)
+    probs = (0.25, 0.2, 0.15, 0.25, 0.15) if harsh else (0.3, 0.25, 0.2, 0.1, 0.15)
     pick = rng.choice(len(bases), p=probs)
     base = _jit(rng, bases[pick], 0.03) * pal["light"]
     streak = fbm(rng, geo.size, 3, 24, 3, rows=geo.rows)

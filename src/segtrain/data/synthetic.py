@@ -16,8 +16,8 @@ Below the sky
 Camera
     Fog near the horizon, white balance, vignetting, exposure gain, a soft highlight
     roll-off, gamma, Gaussian blur and sensor noise. The boundary between sky and the
-    rest is always kept visible: where it is too faint, the land next to it is nudged
-    brighter or darker.
+    rest is always kept visible: where it is too faint, the land and sky next to it are
+    nudged apart in brightness.
 
 Masks are computed from the geometry, not the pixels, and are not blurred.
 
@@ -177,8 +177,12 @@ def render_scene(rng: np.random.Generator, size: int, classes: int = 2) -> tuple
     return _camera(rng, geo, pal, img, is_sky, dist), mask
 
 
-def _camera(rng: np.random.Generator, geo, pal: dict, img: np.ndarray, is_sky: np.ndarray, dist: np.ndarray) -> Image.Image:
-    """Fog, colour cast, vignette, exposure, tone curve, gamma, contrast guard, blur and noise."""
+def _camera(rng: np.random.Generator, geo, pal: dict, img, is_sky, dist) -> Image.Image:
+    """Fog, colour cast, vignette, exposure, tone curve, gamma, contrast guard, blur and noise.
+
+    ``img`` is the ``(3, H, W)`` float scene (modified in place), ``is_sky`` the sky mask and
+    ``dist`` the distance below the sky boundary (negative in the sky).
+    """
     size = geo.size
     if rng.random() < 0.2:
         fog_col = F32(0.5) * pal["hor"] + F32(rng.uniform(0.2, 0.5))
@@ -187,7 +191,8 @@ def _camera(rng: np.random.Generator, geo, pal: dict, img: np.ndarray, is_sky: n
     img *= (1 + rng.normal(0, 0.05, (3, 1, 1))).astype(F32) * F32(np.exp(rng.uniform(-0.35, 0.3)))
     if rng.random() < 0.5:
         img *= 1 - F32(rng.uniform(0, 0.4)) * (geo.x**2 + geo.y**2) * 2
-    img = _tone_curve(rng.uniform(0.7, 1.4)).take(np.clip(img * F32(_LUT_SCALE) + F32(0.5), 0, _LUT_SIZE - 1).astype(np.int32))
+    lut_index = np.clip(img * F32(_LUT_SCALE) + F32(0.5), 0, _LUT_SIZE - 1).astype(np.int32)
+    img = _tone_curve(rng.uniform(0.7, 1.4)).take(lut_index)
     img = _guard_contrast(img, is_sky, dist, size)
     sigma = rng.uniform(0, 1.5) * size / 256 if rng.random() < 0.4 else 0.0
     if sigma > 0.3:
