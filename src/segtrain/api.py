@@ -54,7 +54,9 @@ def _build_config(config, data: Path, overrides: dict[str, Any]):
     else:
         base = load_config(config).model_dump(mode="json")
     merged = merge(base, overrides)
-    merged.setdefault("data", {})["root"] = str(data)
+    merged.setdefault("data", {})["root"] = str(Path(data).resolve())  # the run works from any folder
+    if merged["data"].get("split_file"):
+        merged["data"]["split_file"] = str(Path(merged["data"]["split_file"]).resolve())
     return build_config(merged, source="options")
 
 

@@ -1,6 +1,7 @@
 """A whole user path through the CLI on tiny synthetic data: synth, check, train, evaluate, predict."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +33,10 @@ def test_run_folder_layout(trained):
     rows = (run / "metrics.csv").read_text().strip().splitlines()
     assert rows[0].split(",")[:6] == ["epoch", "step", "train_loss", "val_loss", "val_dice", "val_iou"]
     assert len(rows) == 3  # header + one row per epoch
+    import yaml
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert Path(config["data"]["root"]).is_absolute()  # evaluate/predict work from any folder
     plan = json.loads((run / "plan.json").read_text())
     assert plan["epochs"]["source"] == "user" and plan["batch_size"]["value"] == 4
     assert "best validation Dice" in result.stderr
