@@ -284,7 +284,7 @@ def predict(
 
 def demo(
     out: Path | str = "runs/demo",
-    budget: str | float = "2m",
+    budget: str | float = "2m30s",
     n: int = 200,
     size: int = 256,
     seed: int = 0,

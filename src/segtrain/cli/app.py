@@ -160,7 +160,7 @@ def predict(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for the data and the run."),
-    budget: str = typer.Option("2m", "--budget", help="Training budget, e.g. 90s, 3m."),
+    budget: str = typer.Option("2m30s", "--budget", help="Training budget, e.g. 90s, 3m."),
     n: int = typer.Option(200, "--n", help="Number of synthetic scenes."),
 ) -> None:
     """Synthesise horizon scenes, train, evaluate on the test split, and say where everything is."""
