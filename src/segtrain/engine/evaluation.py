@@ -22,7 +22,7 @@ def evaluate_samples(predictor: Predictor, samples: list[Sample]) -> dict[str, A
     num_classes = int(predictor.meta["num_classes"])
     ignore = predictor.config.data.ignore_index
     mapping = {int(k): int(v) for k, v in predictor.meta["label_mapping"].items()}
-    pooled = confusion_metric(num_classes, ignore)
+    pooled = None
     per_image = []
     for sample in samples:
         logits = predictor.logits(read_image(sample.image))
@@ -31,12 +31,12 @@ def evaluate_samples(predictor: Predictor, samples: list[Sample]) -> dict[str, A
         single = confusion_metric(num_classes, ignore)
         single.update(prediction, truth)
         confusion = single.compute()
-        pooled.update(prediction, truth)
+        pooled = confusion if pooled is None else pooled + confusion
         scores = scores_from_confusion(confusion)
         per_image.append(
             {"stem": sample.stem, "dice": scores["dice"], "iou": scores["iou"], "pixel_accuracy": scores["pixel_accuracy"]}
         )
-    result = scores_from_confusion(pooled.compute())
+    result = scores_from_confusion(pooled if pooled is not None else torch.zeros(num_classes, num_classes))
     result["n_images"] = len(samples)
     result["per_image"] = per_image
     return result

@@ -148,7 +148,10 @@ def plan_training(
         epochs = epochs_in_budget(budget, steps, step_s, val_s)
         plan.set("epochs", epochs, f"estimate: budget {budget:.0f} s / ({steps} steps x {step_s:.3f} s + {val_s:.1f} s validation); training stops when the budget is spent")
     else:
-        epochs = _choose(plan, "epochs", train.epochs, 100 if train.max_steps else 50, "default")
+        epochs = _choose(
+            plan, "epochs", train.epochs, max(1, math.ceil(train.max_steps / steps)) if train.max_steps else 50,
+            "enough epochs to reach max_steps" if train.max_steps else "default when a budget is given without a step-time probe",
+        )
     total = steps * epochs if train.max_steps is None else train.max_steps
     plan.set("total_steps", total, "weight updates: steps per epoch x epochs" if train.max_steps is None else "max_steps given by the user")
     plan.set("images_seen", images_seen(batch, steps, epochs) if train.max_steps is None else batch * total,
