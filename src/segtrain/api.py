@@ -100,11 +100,10 @@ def train(
     for notice in report.notices:
         logger.info(notice)
 
-    from segtrain.data.discovery import discover
     from segtrain.data.split import resolve_split
     from segtrain.runtime.rundir import RunDir, write_json
 
-    samples = {s.stem: s for s in discover(data).samples}
+    samples = {s.stem: s for s in report.samples}
     split_stems, source = resolve_split(
         sorted(samples), data, cfg.data.split_file, cfg.data.val_fraction, cfg.data.test_fraction, cfg.train.seed
     )

@@ -57,6 +57,8 @@ class CheckReport:
         Stem -> image (H, W), for every pair whose image could be read.
     class_pixels : list of int
         Pixels per class over the masks of the pairs without any problem.
+    samples : list of Sample
+        The complete pairs found, sorted by stem (not part of :meth:`to_dict`).
     """
 
     root: Path
@@ -68,6 +70,7 @@ class CheckReport:
     label_mapping: dict[int, int] = field(default_factory=dict)
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     class_pixels: list[int] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -249,7 +252,7 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
                         "(background and one foreground class); pass --num-classes 2 or more")
     found = discover(root)
     report = CheckReport(root=found.root, n_pairs=len(found.samples),
-                         problems=list(found.problems), notices=list(found.notices))
+                         problems=list(found.problems), notices=list(found.notices), samples=list(found.samples))
     workers = min(8, os.cpu_count() or 1)
     if len(found.samples) >= 16 and workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:  # decoders release the GIL
