@@ -60,98 +60,203 @@ def _build_config(config, data: Path, overrides: dict[str, Any]):
     return build_config(merged, source="options")
 
 
-def train(
-    data: Path | str,
-    out: Path | str,
-    *,
-    config=None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    patch_size: int | None = None,
-    budget: str | float | None = None,
-    max_steps: int | None = None,
-    steps_per_epoch: int | None = None,
-    num_classes: int | None = None,
-    split: Path | str | None = None,
-    seed: int | None = None,
-    overwrite: bool = False,
-    progress: bool | None = None,
-    verbose: bool = False,
-) -> TrainResult:
-    """Check, split, plan and train; returns where the run is and how it went.
+_SECTIONS = {
+    "split_file": "data", "num_classes": "data", "norm": "model",
+}
 
-    Explicit arguments override ``config`` (a YAML path, a dict or a ``SegtrainConfig``),
-    which overrides the plan. The run folder receives ``config.yaml``, ``plan.json``,
-    ``split.json``, ``metrics.csv`` and ``checkpoints/``.
-    """
+
+def _overrides(**options) -> dict[str, Any]:
+    """Keyword options -> a nested config dict (``budget`` -> ``train.budget_s``; None means not given)."""
+    nested: dict[str, Any] = {"data": {}, "model": {}, "train": {}}
+    for name, value in options.items():
+        if name == "budget":
+            name = "budget_s"
+        if name == "split":
+            name, value = "split_file", None if value is None else str(value)
+        nested[_SECTIONS.get(name, "train")][name] = value
+    return nested
+
+
+def _prepare(data: Path | str, config, options: dict[str, Any]):
+    """Config, checked dataset, samples by stem, and the split of a run (nothing written)."""
     data = Path(data)
-    overrides = {
-        "data": {"split_file": str(split) if split else None, "num_classes": num_classes},
-        "train": {
-            "epochs": epochs, "batch_size": batch_size, "lr": lr, "patch_size": patch_size,
-            "budget_s": budget, "max_steps": max_steps, "steps_per_epoch": steps_per_epoch, "seed": seed,
-        },
-    }
-    cfg = _build_config(config, data, overrides)
+    cfg = _build_config(config, data, _overrides(**options))
     report = check(data, cfg.data.num_classes)
     if not report.ok:
         raise DataError(report.problems)
     for notice in report.notices:
         logger.info(notice)
-
     from segtrain.data.split import resolve_split
-    from segtrain.runtime.rundir import RunDir, write_json
 
     samples = {s.stem: s for s in report.samples}
     split_stems, source = resolve_split(
         sorted(samples), data, cfg.data.split_file, cfg.data.val_fraction, cfg.data.test_fraction, cfg.train.seed
     )
     logger.info(f"split: {source}: {len(split_stems['train'])} train, {len(split_stems['val'])} val, {len(split_stems['test'])} test")
+    return cfg, report, samples, split_stems
+
+
+def _patch_batches(cfg, report, samples, split_stems):
+    """``batches(batch_size, patch, count)``: real augmented training batches for the range test."""
+
+    def batches(batch_size: int, patch: int, count: int):
+        from torch.utils.data import DataLoader
+
+        from segtrain.data.datamodule import SeededSampler, TrainPatches
+
+        train_samples = [samples[s] for s in split_stems["train"]]
+        dataset = TrainPatches(
+            train_samples, [tuple(report.sizes[s.stem]) for s in train_samples], patch,
+            {int(k): int(v) for k, v in report.label_mapping.items()}, cfg.augment, cfg.data.ignore_index,
+        )
+        sampler = SeededSampler(len(dataset), cfg.train.seed + 1, length=batch_size * count)
+        return iter(DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0))
+
+    return batches
+
+
+def _make_plan(cfg, report, samples, split_stems, given=None):
+    """Fingerprint the training images, measure this machine and plan the run."""
+    from segtrain.data.fingerprint import fingerprint
+    from segtrain.planning.measure import MachineProbes
+    from segtrain.planning.planner import plan_training
+    from segtrain.runtime.env import detect_machine
+
+    machine = detect_machine(cfg.train.accelerator)
+    prints = fingerprint(report, split_stems["train"])
+    probes = MachineProbes(
+        int(report.channels), int(report.num_classes), cfg.model, machine.accelerator,
+        _patch_batches(cfg, report, samples, split_stems), cfg.data.ignore_index, cfg.train.weight_decay, cfg.train.seed,
+    )
+    start = time.perf_counter()
+    plan = plan_training(
+        cfg, fingerprint=prints, train_sizes=[tuple(report.sizes[s]) for s in split_stems["train"]],
+        val_sizes=[tuple(report.sizes[s]) for s in split_stems["val"]], machine=machine, probes=probes, given=given,
+    )
+    spent = {name: round(seconds, 1) for name, seconds in probes.seconds.items()}
+    plan.set("planning_seconds", round(time.perf_counter() - start, 1),
+             "time spent measuring: " + (", ".join(f"{k} {v} s" for k, v in spent.items()) or "nothing measured"))
+    for warning in plan.warnings:
+        logger.warning(f"warning: {warning}")
+    return plan
+
+
+def _write_lr_curve(plan, folder: Path) -> list[Path]:
+    """``lr_find.csv`` and ``lr_find.png`` of the plan's range test in ``folder`` (if it ran)."""
+    if plan.lr_curve is None:
+        return []
+    from segtrain.planning.lr_finder import plot_curve, write_curve_csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_curve_csv(plan.lr_curve, folder / "lr_find.csv")
+    plot_curve(plan.lr_curve, plan.lr_suggestion, folder / "lr_find.png")
+    return [folder / "lr_find.csv", folder / "lr_find.png"]
+
+
+def load_plan(path: Path | str):
+    """A saved ``plan.json`` as a ``TrainingPlan``; a missing or unreadable file is a user error."""
+    from segtrain.planning.planner import TrainingPlan
+
+    try:
+        return TrainingPlan.from_dict(json.loads(Path(path).read_text()))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such plan file; write one with 'segtrain plan DATA -o {path}'") from None
+    except (json.JSONDecodeError, AttributeError, TypeError) as exc:
+        raise UserError(f"{path}: not a plan written by 'segtrain plan' ({exc}); write a new one") from None
+
+
+def plan(data: Path | str, out: Path | str | None = None, *, config=None, **options):
+    """Check, split and plan without training; returns the ``TrainingPlan``.
+
+    With ``out``, the plan is written there as JSON, with the range test's ``lr_find.csv`` and
+    ``lr_find.png`` beside it. ``options`` are the same as :func:`train`'s.
+    """
+    cfg, report, samples, split_stems = _prepare(data, config, options)
+    result = _make_plan(cfg, report, samples, split_stems)
+    if out is not None:
+        from segtrain.runtime.rundir import write_json
+
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(out, result.to_dict())
+        _write_lr_curve(result, out.parent)
+    return result
+
+
+def lr_find(data: Path | str, out: Path | str = ".", *, config=None, **options) -> dict[str, Any]:
+    """Run the learning-rate range test alone; writes ``lr_find.csv`` and ``lr_find.png`` to ``out``."""
+    cfg, report, samples, split_stems = _prepare(data, config, options)
+    if cfg.train.lr is not None:
+        raise UserError("--lr is given, so there is nothing to find; leave it out")
+    cfg.train.epochs = cfg.train.epochs or 1  # the duration does not matter here: no budget probe
+    result = _make_plan(cfg, report, samples, split_stems)
+    files = _write_lr_curve(result, Path(out))
+    finder = result.get("lr_finder") or {}
+    return {
+        "suggestion": finder.get("suggestion"),
+        "lr": result["lr"],
+        "batch_size": result["batch_size"],
+        "reason": result.items["lr"].reason,
+        "finder": finder,
+        "finder_reason": result.items["lr_finder"].reason if "lr_finder" in result else None,
+        "files": [str(f) for f in files],
+    }
+
+
+def train(
+    data: Path | str,
+    out: Path | str,
+    *,
+    config=None,
+    plan: Path | str | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    verbose: bool = False,
+    **options,
+) -> TrainResult:
+    """Check, split, plan and train; returns where the run is and how it went.
+
+    ``options`` (``epochs``, ``batch_size``, ``lr``, ``patch_size``, ``budget``, ``max_steps``,
+    ``steps_per_epoch``, ``accumulate``, ``optimizer``, ``schedule``, ``loss``, ``precision``,
+    ``num_classes``, ``norm``, ``split``, ``seed``, ``lr_find``) override ``config`` (a YAML path,
+    a dict or a ``SegtrainConfig``), which overrides a saved ``plan`` file, which overrides the
+    planner. The run folder receives ``config.yaml``, ``plan.json``, ``split.json``,
+    ``metrics.csv``, ``lr_find.csv``, ``plots/`` and ``checkpoints/``.
+    """
+    given = load_plan(plan) if plan is not None else None
+    cfg, report, samples, split_stems = _prepare(data, config, options)
+    from segtrain.runtime.rundir import RunDir, write_json
+
     run = RunDir.create(out, overwrite=overwrite)
     write_json(run.split, split_stems)
-    return _fit(cfg, report, samples, split_stems, run, progress, verbose)
-
-
-def _fit(cfg, report, samples, split_stems, run, progress, verbose) -> TrainResult:
     from segtrain.runtime.log import quiet_libraries
 
     quiet_libraries(verbose)
+    planned = _make_plan(cfg, report, samples, split_stems, given)
+    write_json(run.plan, planned.to_dict())
+    _write_lr_curve(planned, run.path)
+    logger.info(format_plan(planned))
+    return _fit(cfg, report, samples, split_stems, run, planned, progress)
+
+
+def _fit(cfg, report, samples, split_stems, run, plan, progress) -> TrainResult:
     import lightning as L
 
     from segtrain.config import save_config
     from segtrain.data.datamodule import SegmentationDataModule, TrainPatches, WholeImages
     from segtrain.engine.module import SegmentationModule
     from segtrain.engine.trainer import build_trainer
-    from segtrain.planning.planner import plan_training
-    from segtrain.planning.probe import time_steps
-    from segtrain.runtime.env import detect_machine
-    from segtrain.runtime.rundir import write_json
 
     train_samples = [samples[s] for s in split_stems["train"]]
     val_samples = [samples[s] for s in split_stems["val"]]
     train_sizes = [tuple(report.sizes[s.stem]) for s in train_samples]
-    val_sizes = [tuple(report.sizes[s.stem]) for s in val_samples]
-    machine = detect_machine(cfg.train.accelerator)
     in_channels, num_classes = int(report.channels), int(report.num_classes)
 
-    def timer(batch, patch, bf16, channels_last):
-        return time_steps(in_channels, num_classes, cfg.model, batch, patch, machine.accelerator, bf16, channels_last)
-
-    plan = plan_training(
-        cfg, in_channels=in_channels, num_classes=num_classes, train_sizes=train_sizes,
-        val_sizes=val_sizes, machine=machine, timer=timer,
-    )
-    write_json(run.plan, plan.to_dict())
-    logger.info(format_plan(plan))
     resolved = cfg.model_copy(deep=True)
     resolved.data.num_classes = num_classes
-    resolved.train.patch_size = plan["patch_size"]
-    resolved.train.batch_size = plan["batch_size"]
-    resolved.train.lr = plan["lr"]
-    resolved.train.precision = plan["precision"]
-    resolved.train.channels_last = plan["channels_last"]
-    resolved.train.num_workers = plan["num_workers"]
+    for name in ("patch_size", "batch_size", "lr", "precision", "channels_last", "num_workers", "accumulate",
+                 "optimizer", "schedule", "loss"):
+        setattr(resolved.train, name, plan[name])
     save_config(resolved, run.config)
 
     from segtrain import __version__
@@ -174,7 +279,7 @@ def _fit(cfg, report, samples, split_stems, run, progress, verbose) -> TrainResu
     )
     datamodule = SegmentationDataModule(
         patches, WholeImages(val_samples, meta["label_mapping"]), plan["batch_size"], plan["num_workers"],
-        cfg.train.seed, plan["steps_per_epoch"] * plan["batch_size"],
+        cfg.train.seed, plan["steps_per_epoch"] * plan["batch_size"] * plan["accumulate"],
     )
     trainer, budget_stop = build_trainer(run, resolved, plan, module.schedule, progress)
     start = time.perf_counter()
@@ -204,8 +309,16 @@ def format_plan(plan) -> str:
     width = max(len(name) for name in plan.items)
     lines = ["plan:"]
     for name, item in plan.items.items():
-        value = f"{item.value:g}" if isinstance(item.value, float) else str(item.value)
-        lines.append(f"  {name:<{width}}  {value:<12} {item.reason}")
+        if isinstance(item.value, dict):
+            value = "(see reason)" if len(str(item.value)) > 24 else str(item.value)
+            reason = item.reason + ": " + ", ".join(f"{k} {v}" for k, v in item.value.items())
+        else:
+            value = f"{item.value:.4g}" if isinstance(item.value, float) else str(item.value)
+            reason = item.reason
+        mark = "*" if item.source == "user" else " "
+        lines.append(f" {mark}{name:<{width}}  {value:<12} {reason}")
+    if any(item.source == "user" for item in plan.items.values()):
+        lines.append("  (* given by the user)")
     return "\n".join(lines)
 
 

@@ -40,6 +40,14 @@ def test_sampler_deterministic_new_order_each_epoch_and_length():
     assert len(longer) == 10 and all(0 <= i < 4 for i, _ in longer)
 
 
+def test_epochs_are_cuts_of_one_stream():
+    short = SeededSampler(7, seed=3, length=5)
+    four_epochs = [item for _ in range(4) for item in short]
+    assert four_epochs == list(SeededSampler(7, seed=3, length=20))
+    assert four_epochs[:7] != four_epochs[7:14]  # each round is a new permutation
+    assert sorted(i for i, _ in four_epochs[7:14]) == list(range(7))
+
+
 def test_loader_steps_are_ceiling_of_patches_over_batch(tiny_dataset):
     train, val = _sets(tiny_dataset)
     dm = SegmentationDataModule(train, val, batch_size=5, num_workers=0, seed=0)

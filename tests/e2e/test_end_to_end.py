@@ -38,7 +38,8 @@ def test_run_folder_layout(trained):
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert Path(config["data"]["root"]).is_absolute()  # evaluate/predict work from any folder
     plan = json.loads((run / "plan.json").read_text())
-    assert plan["epochs"]["source"] == "user" and plan["batch_size"]["value"] == 4
+    assert plan["sources"]["epochs"] == "user" and plan["batch_size"] == 4
+    assert (run / "lr_find.csv").exists() and (run / "lr_find.png").exists()
     assert "best validation Dice" in result.stderr
     assert "Tip" not in result.stderr and "GPU available" not in result.stderr  # no library banners
 

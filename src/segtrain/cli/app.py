@@ -78,21 +78,103 @@ def check(
         raise DataError(report.problems)
 
 
+# Options shared by plan, lr-find and train: each overrides the planned value.
+_EPOCHS = typer.Option(None, "--epochs", help="Number of epochs (planned from --budget when absent).")
+_BATCH = typer.Option(None, "--batch-size", help="Patches per forward pass (planned: the largest that fits and pays).")
+_ACCUMULATE = typer.Option(None, "--accumulate", help="Micro-batches per weight update; effective batch = batch x this.")
+_LR = typer.Option(None, "--lr", help="Initial (or peak) learning rate (planned by the range test).")
+_PATCH = typer.Option(None, "--patch-size", help="Side of the square training patches.")
+_BUDGET = typer.Option(None, "--budget", help="Wall-clock training budget, e.g. 90s, 5m, 1h.")
+_MAX_STEPS = typer.Option(None, "--max-steps", help="Stop after this many weight updates.")
+_STEPS = typer.Option(None, "--steps-per-epoch", help="Weight updates per epoch (default ceil(patches / effective batch)).")
+_OPTIMIZER = typer.Option(None, "--optimizer", help="adamw, adam or sgd.")
+_SCHEDULE = typer.Option(None, "--schedule", help="constant, step, exponential, poly, cosine, onecycle or plateau.")
+_LOSS = typer.Option(None, "--loss", help="ce, dice or ce+dice.")
+_PRECISION = typer.Option(None, "--precision", help="32, bf16-mixed or 16-mixed (planned: the fastest that agrees with float32).")
+_NORM = typer.Option(None, "--norm", help="batch, instance, group or none.")
+_NO_LR_FIND = typer.Option(False, "--no-lr-find", help="Skip the learning-rate range test; use the stated default.")
+_CLASSES = typer.Option(None, "--num-classes", help="Number of classes (inferred when absent).")
+_SPLIT = typer.Option(None, "--split", help="A split.json to use.")
+_SEED = typer.Option(None, "--seed", help="Random seed (default 0).")
+_CONFIG = typer.Option(None, "--config", help="A YAML config; options given here override it.")
+
+
+def _options(**values) -> dict:
+    """Planning options for the API; ``--no-lr-find`` becomes ``lr_find=False``, unset ones None."""
+    no_lr_find = values.pop("no_lr_find", False)
+    values["lr_find"] = False if no_lr_find else None
+    return values
+
+
+@app.command()
+def plan(
+    data: Path = typer.Argument(..., help="Dataset folder holding images/ and masks/."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the plan here as JSON (with lr_find.csv/png beside it)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    epochs: Optional[int] = _EPOCHS, batch_size: Optional[int] = _BATCH, accumulate: Optional[int] = _ACCUMULATE,
+    lr: Optional[float] = _LR, patch_size: Optional[int] = _PATCH, budget: Optional[str] = _BUDGET,
+    max_steps: Optional[int] = _MAX_STEPS, steps_per_epoch: Optional[int] = _STEPS,
+    optimizer: Optional[str] = _OPTIMIZER, schedule: Optional[str] = _SCHEDULE, loss: Optional[str] = _LOSS,
+    precision: Optional[str] = _PRECISION, norm: Optional[str] = _NORM, no_lr_find: bool = _NO_LR_FIND,
+    num_classes: Optional[int] = _CLASSES, split: Optional[Path] = _SPLIT, seed: Optional[int] = _SEED,
+    config: Optional[Path] = _CONFIG,
+) -> None:
+    """Plan a training run from the data and this machine: every number with its reason."""
+    _console(quiet=as_json)
+    from segtrain import api
+
+    options = _options(
+        epochs=epochs, batch_size=batch_size, accumulate=accumulate, lr=lr, patch_size=patch_size, budget=budget,
+        max_steps=max_steps, steps_per_epoch=steps_per_epoch, optimizer=optimizer, schedule=schedule, loss=loss,
+        precision=precision, norm=norm, no_lr_find=no_lr_find, num_classes=num_classes, split=split, seed=seed,
+    )
+    result = api.plan(data, out, config=config, **options)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        logger.info(api.format_plan(result))
+    if out is not None and not as_json:
+        logger.info(f"plan written to {out}; train with: segtrain train {data} --plan {out} --out RUN")
+
+
+@app.command("lr-find")
+def lr_find(
+    data: Path = typer.Argument(..., help="Dataset folder holding images/ and masks/."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Folder for lr_find.csv and lr_find.png."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    batch_size: Optional[int] = _BATCH, patch_size: Optional[int] = _PATCH, optimizer: Optional[str] = _OPTIMIZER,
+    loss: Optional[str] = _LOSS, precision: Optional[str] = _PRECISION, norm: Optional[str] = _NORM,
+    num_classes: Optional[int] = _CLASSES, split: Optional[Path] = _SPLIT, seed: Optional[int] = _SEED,
+    config: Optional[Path] = _CONFIG,
+) -> None:
+    """Learning-rate range test: the rate grows from 1e-7 towards 10; suggests a rate and plots the curve."""
+    _console(quiet=as_json)
+    from segtrain import api
+
+    result = api.lr_find(
+        data, out, config=config, batch_size=batch_size, patch_size=patch_size, optimizer=optimizer, loss=loss,
+        precision=precision, norm=norm, num_classes=num_classes, split=split, seed=seed,
+    )
+    if as_json:
+        _print_json(result)
+        return
+    logger.info(f"range test: {result['finder_reason']}")
+    logger.info(f"learning rate for batch {result['batch_size']}: {result['lr']:.3g} ({result['reason']})")
+    logger.info("curve: " + ", ".join(result["files"]))
+
+
 @app.command()
 def train(
     data: Path = typer.Argument(..., help="Dataset folder holding images/ and masks/."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to create."),
-    epochs: Optional[int] = typer.Option(None, help="Number of epochs (planned from --budget when absent)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Patches per training step."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of AdamW."),
-    patch_size: Optional[int] = typer.Option(None, "--patch-size", help="Side of the square training patches."),
-    budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock training budget, e.g. 90s, 5m, 1h."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many weight updates."),
-    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Weight updates per epoch."),
-    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Number of classes (inferred when absent)."),
-    split: Optional[Path] = typer.Option(None, "--split", help="A split.json to use."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="A YAML config; options given here override it."),
+    plan_file: Optional[Path] = typer.Option(None, "--plan", help="A plan.json from 'segtrain plan'; options given here override it."),
+    epochs: Optional[int] = _EPOCHS, batch_size: Optional[int] = _BATCH, accumulate: Optional[int] = _ACCUMULATE,
+    lr: Optional[float] = _LR, patch_size: Optional[int] = _PATCH, budget: Optional[str] = _BUDGET,
+    max_steps: Optional[int] = _MAX_STEPS, steps_per_epoch: Optional[int] = _STEPS,
+    optimizer: Optional[str] = _OPTIMIZER, schedule: Optional[str] = _SCHEDULE, loss: Optional[str] = _LOSS,
+    precision: Optional[str] = _PRECISION, norm: Optional[str] = _NORM, no_lr_find: bool = _NO_LR_FIND,
+    num_classes: Optional[int] = _CLASSES, split: Optional[Path] = _SPLIT, seed: Optional[int] = _SEED,
+    config: Optional[Path] = _CONFIG,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the libraries' messages."),
@@ -101,10 +183,14 @@ def train(
     _console(quiet, verbose)
     from segtrain import api
 
+    options = _options(
+        epochs=epochs, batch_size=batch_size, accumulate=accumulate, lr=lr, patch_size=patch_size, budget=budget,
+        max_steps=max_steps, steps_per_epoch=steps_per_epoch, optimizer=optimizer, schedule=schedule, loss=loss,
+        precision=precision, norm=norm, no_lr_find=no_lr_find, num_classes=num_classes, split=split, seed=seed,
+    )
     result = api.train(
-        data, out, config=config, epochs=epochs, batch_size=batch_size, lr=lr, patch_size=patch_size,
-        budget=budget, max_steps=max_steps, steps_per_epoch=steps_per_epoch, num_classes=num_classes,
-        split=split, seed=seed, overwrite=overwrite, progress=None if not quiet else False, verbose=verbose,
+        data, out, config=config, plan=plan_file, overwrite=overwrite,
+        progress=None if not quiet else False, verbose=verbose, **options,
     )
     _summary(result)
 

@@ -100,6 +100,17 @@ class TrainConfig(_Strict):
     batch_size: int | None = Field(None, ge=1)
     patch_size: int | None = Field(None, ge=16)
     lr: float | None = Field(None, gt=0)
+    """Initial (or peak) learning rate; planned by the range test when not given."""
+    lr_find: bool = True
+    """Run the learning-rate range test while planning (otherwise a stated default is used)."""
+    accumulate: int | None = Field(None, ge=1)
+    """Micro-batches whose gradients are summed before each weight update (effective batch = batch x accumulate)."""
+    optimizer: Literal["adamw", "adam", "sgd"] | None = None
+    schedule: Literal["constant", "step", "exponential", "poly", "cosine", "onecycle", "plateau"] | None = None
+    loss: Literal["ce", "dice", "ce+dice"] | None = None
+    """``ce``: binary cross-entropy with logits (2 classes) or cross-entropy; ``dice``: soft Dice; ``ce+dice``: their sum."""
+    memory_fraction: float = Field(0.5, gt=0, le=1)
+    """Share of the available memory a CPU training step may plan to use."""
     weight_decay: float = Field(1e-4, ge=0)
     warmup_fraction: float = Field(0.03, ge=0, lt=1)
     """Share of the steps over which the learning rate rises linearly before it decays."""

@@ -59,6 +59,10 @@ class CheckReport:
         Pixels per class over the masks of the pairs without any problem.
     samples : list of Sample
         The complete pairs found, sorted by stem (not part of :meth:`to_dict`).
+    class_pixels_per_image : dict of str to list of int
+        Stem -> pixels per class, for every pair without any problem (not part of :meth:`to_dict`).
+    intensity : dict of str to (float, float, float, float)
+        Stem -> (mean, std, min, max) of the image's raw values over all channels (not part of :meth:`to_dict`).
     """
 
     root: Path
@@ -71,6 +75,8 @@ class CheckReport:
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     class_pixels: list[int] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
+    class_pixels_per_image: dict[str, list[int]] = field(default_factory=dict)
+    intensity: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -104,6 +110,7 @@ class _Scan:
     dtype: str | None = None
     values: np.ndarray | None = None  # distinct mask values, sorted
     counts: np.ndarray | None = None  # pixels per value
+    intensity: tuple[float, float, float, float] | None = None  # mean, std, min, max
 
 
 def _fmt_values(values) -> str:
@@ -126,6 +133,9 @@ def _scan(sample: Sample) -> _Scan:
     try:
         image = read_image(sample.image)
         scan.size, scan.channels, scan.dtype = image.shape[:2], image.shape[2], image.dtype.name
+        values = image.astype(np.float32, copy=False)
+        scan.intensity = (float(values.mean()), float(values.std()), float(values.min()), float(values.max()))
+        del values
         del image
     except ReadError as exc:
         scan.problems.append(str(exc))
@@ -277,8 +287,12 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
     pixels = np.zeros(report.num_classes, dtype=np.int64)
     valid = [s for s in scans if not s.problems and s.values is not None]
     for s in valid:
+        own = np.zeros(report.num_classes, dtype=np.int64)
         for value, count in zip(s.values.tolist(), s.counts.tolist()):
-            pixels[report.label_mapping[value]] += count
+            own[report.label_mapping[value]] += count
+        pixels += own
+        report.class_pixels_per_image[s.sample.stem] = [int(n) for n in own]
+    report.intensity = {s.sample.stem: s.intensity for s in scans if s.intensity is not None}
     report.class_pixels = [int(n) for n in pixels]
     empty = [c for c, n in enumerate(report.class_pixels) if n == 0]
     if valid and empty:

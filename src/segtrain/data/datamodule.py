@@ -75,25 +75,42 @@ class WholeImages(Dataset):
 
 
 class SeededSampler(Sampler):
-    """A new random order every epoch, each index paired with a per-sample seed.
+    """One endless, seeded stream of ``(index, seed)`` pairs, cut into epochs of ``length``.
 
-    Both come from one ``torch.Generator`` seeded once, so epoch ``k`` of two runs with the
-    same seed draws the same patches with the same augmentations. ``length`` (default ``n``)
-    sets the samples per epoch; beyond ``n`` further permutations are appended.
+    The stream is a sequence of rounds; round ``r`` is a permutation of the ``n`` indices with
+    one seed per sample, both drawn from a generator seeded by ``(seed, r)``. Epoch ``e`` yields
+    items ``e * length`` to ``(e + 1) * length - 1`` of the stream, so the patches a run sees
+    depend only on the seed and on how many it has drawn, not on where the epochs end: 4 epochs
+    of 10 draw exactly what 1 epoch of 40 draws. ``length`` defaults to ``n``.
     """
 
     def __init__(self, n: int, seed: int, length: int | None = None):
-        self.n, self.length = n, length or n
-        self.generator = torch.Generator().manual_seed(seed)
+        self.n, self.seed, self.length = n, seed, length or n
+        self.epochs_started = 0
 
     def __len__(self) -> int:
         return self.length
 
+    def _round(self, r: int) -> tuple[list[int], list[int]]:
+        state = int(np.random.SeedSequence([self.seed, r]).generate_state(1, dtype=np.uint64)[0])
+        generator = torch.Generator().manual_seed(state)
+        order = torch.randperm(self.n, generator=generator)
+        seeds = torch.randint(0, 2**62, (self.n,), generator=generator)
+        return order.tolist(), seeds.tolist()
+
+    def stream(self, start: int, count: int):
+        """Items ``start .. start + count - 1`` of the stream."""
+        r, cached = -1, ([], [])
+        for k in range(start, start + count):
+            if k // self.n != r:
+                r = k // self.n
+                cached = self._round(r)
+            yield cached[0][k % self.n], cached[1][k % self.n]
+
     def __iter__(self):
-        rounds = -(-self.length // self.n)
-        order = torch.cat([torch.randperm(self.n, generator=self.generator) for _ in range(rounds)])
-        seeds = torch.randint(0, 2**62, (self.length,), generator=self.generator)
-        return iter(zip(order[: self.length].tolist(), seeds.tolist()))
+        start = self.epochs_started * self.length
+        self.epochs_started += 1
+        return self.stream(start, self.length)
 
 
 class SegmentationDataModule(L.LightningDataModule):

@@ -155,7 +155,7 @@ class BudgetStop(Callback):
             return
         elapsed = time.perf_counter() - self.start
         step_s = max(1e-6, (elapsed - self.val_total) / trainer.global_step)
-        steps_per_epoch = max(1, trainer.num_training_batches)
+        steps_per_epoch = max(1, trainer.num_training_batches // max(1, trainer.accumulate_grad_batches))
         remaining = max(0.0, self.budget_s - elapsed)
         validations_left = math.ceil(remaining / (steps_per_epoch * step_s + self.val_s))
         steps_left = max(0.0, remaining - validations_left * self.val_s) / step_s

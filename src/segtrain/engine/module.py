@@ -14,11 +14,16 @@ import lightning as L
 import torch
 
 from segtrain.config.schema import SegtrainConfig
-from segtrain.engine.schedules import WarmupCosine
-from segtrain.losses import segmentation_loss
+from segtrain.engine.optim import build_optimizer
+from segtrain.engine.schedules import Schedule
+from segtrain.losses import build_loss
 from segtrain.metrics import confusion_metric, scores_from_confusion
 from segtrain.models import build_model
 from segtrain.predict.tiling import logits_to_classes, tiled_logits
+
+
+PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 3
+"""``plateau`` schedule: halve the rate after 3 validations without a lower validation loss."""
 
 
 class SegmentationModule(L.LightningModule):
@@ -42,7 +47,9 @@ class SegmentationModule(L.LightningModule):
         self.channels_last = bool(self.config.train.channels_last)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.schedule = WarmupCosine(meta["total_steps"], meta["warmup_steps"], self.config.train.final_lr_fraction)
+        train = self.config.train
+        self.loss_fn = build_loss(train.loss or "ce", self.ignore_index)
+        self.schedule = Schedule(train.schedule or "cosine", meta["total_steps"], meta["warmup_steps"], train.final_lr_fraction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
@@ -51,14 +58,14 @@ class SegmentationModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         images, masks = batch
-        loss = segmentation_loss(self(images), masks, self.ignore_index)
+        loss = self.loss_fn(self(images), masks)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=images.shape[0])
         return loss
 
     def validation_step(self, batch, batch_idx):
         image, mask, _ = batch
         logits = tiled_logits(self, image, self.meta["patch_size"], self.config.train.val_overlap)
-        loss = segmentation_loss(logits, mask, self.ignore_index)
+        loss = self.loss_fn(logits, mask)
         self.log("val/loss", loss, on_epoch=True, batch_size=1, sync_dist=True)
         self.val_confusion.update(logits_to_classes(logits), mask)
 
@@ -71,7 +78,12 @@ class SegmentationModule(L.LightningModule):
 
     def configure_optimizers(self):
         train = self.config.train
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.meta["lr"], weight_decay=train.weight_decay)
+        optimizer = build_optimizer(train.optimizer or "adamw", self.model, self.meta["lr"], train.weight_decay)
+        if self.schedule.name == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=PLATEAU_FACTOR,
+                                                                   patience=PLATEAU_PATIENCE)
+            return {"optimizer": optimizer,
+                    "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": "val/loss"}}
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

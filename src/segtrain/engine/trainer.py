@@ -40,16 +40,19 @@ def build_trainer(
     train = config.train
     budget = plan.get("budget_s")
     callbacks = [
-        ModelCheckpoint(
+        ModelCheckpoint(  # first: trainer.checkpoint_callback is this one
             dirpath=run.checkpoints,
             filename="best",
             monitor=MONITOR,
             mode="max",
             save_top_k=1,
-            save_last=True,
             auto_insert_metric_name=False,
             enable_version_counter=False,
         ),
+        # The weights after every epoch. Not ``save_last=True`` above: since Lightning 2.6 that
+        # writes last.ckpt only when the best checkpoint was also written.
+        ModelCheckpoint(dirpath=run.checkpoints, filename="last", monitor=None, save_top_k=1,
+                        enable_version_counter=False),
         EpochLog(run.metrics, None if budget and train.epochs is None else plan["epochs"], budget),
     ]
     budget_stop = None
@@ -70,6 +73,7 @@ def build_trainer(
             precision=plan["precision"],
             max_epochs=-1 if until_budget else plan["epochs"],
             max_steps=train.max_steps or -1,
+            accumulate_grad_batches=plan.get("accumulate", 1),
             callbacks=callbacks,
             plugins=[AtomicCheckpointIO()],
             logger=False,

@@ -45,3 +45,21 @@ def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: 
     if not bool(valid.any()):
         return logits.sum() * 0.0
     return F.cross_entropy(logits, labels.long(), ignore_index=ignore_index)
+
+
+LOSSES = ("ce", "dice", "ce+dice")
+
+
+def build_loss(name: str, ignore_index: int | None = None):
+    """``loss(logits, labels)`` for ``ce``, ``dice`` or ``ce+dice`` (the unweighted sum)."""
+    from segtrain.losses.dice import soft_dice_loss
+
+    if name == "ce":
+        return lambda logits, labels: segmentation_loss(logits, labels, ignore_index)
+    if name == "dice":
+        return lambda logits, labels: soft_dice_loss(logits, labels, ignore_index)
+    if name == "ce+dice":
+        return lambda logits, labels: (
+            segmentation_loss(logits, labels, ignore_index) + soft_dice_loss(logits, labels, ignore_index)
+        )
+    raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
