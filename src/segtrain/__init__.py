@@ -4,6 +4,7 @@ The public surface is one function per user verb, mirroring the CLI::
 
     import segtrain
     segtrain.check("data/")
+    plan = segtrain.plan("data/", budget="5m")
     run = segtrain.train("data/", out="runs/r1", budget="5m")
     scores = segtrain.evaluate("runs/r1")
     segtrain.predict("runs/r1", ["new.png"], out="pred/")
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-_VERBS = ("check", "train", "evaluate", "predict", "demo", "synth")
+_VERBS = ("check", "plan", "lr_find", "train", "evaluate", "predict", "demo", "synth")
 
 __all__ = [*_VERBS, "UserError", "__version__"]
 

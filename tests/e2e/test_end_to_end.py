@@ -107,4 +107,5 @@ def test_multiclass_path(tmp_path):
     assert checkpoint["state_dict"]["model.head.weight"].shape[0] == 3  # one logit per class
     scores = json.loads(run_cli("evaluate", run, "--json").stdout)
     assert len(scores["per_class"]) == 3 and scores["headline"]["name"] == "mean_iou"
-    assert "cross-entropy" in json.loads((run / "plan.json").read_text())["loss"]["value"]
+    plan = json.loads((run / "plan.json").read_text())
+    assert plan["loss"] == "ce" and "cross-entropy over 3 logits" in plan["reasons"]["loss"]
