@@ -223,16 +223,17 @@ def train(
     planner. The run folder receives ``config.yaml``, ``plan.json``, ``split.json``,
     ``metrics.csv``, ``lr_find.csv``, ``plots/`` and ``checkpoints/``.
     """
-    given = load_plan(plan) if plan is not None else None
-    cfg, report, samples, split_stems = _prepare(data, config, options)
     from segtrain.runtime.rundir import RunDir, write_json
 
-    run = RunDir.create(out, overwrite=overwrite)
-    write_json(run.split, split_stems)
+    given = load_plan(plan) if plan is not None else None
+    RunDir.check_free(out, overwrite)
+    cfg, report, samples, split_stems = _prepare(data, config, options)
     from segtrain.runtime.log import quiet_libraries
 
     quiet_libraries(verbose)
-    planned = _make_plan(cfg, report, samples, split_stems, given)
+    planned = _make_plan(cfg, report, samples, split_stems, given)  # may refuse: nothing written yet
+    run = RunDir.create(out, overwrite=overwrite)
+    write_json(run.split, split_stems)
     write_json(run.plan, planned.to_dict())
     _write_lr_curve(planned, run.path)
     logger.info(format_plan(planned))

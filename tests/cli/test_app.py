@@ -24,7 +24,7 @@ def _assert_user_error(result, *fragments):
 def test_help_lists_the_verbs():
     result = run_cli("--help")
     assert result.returncode == 0
-    for verb in ("check", "train", "evaluate", "predict", "demo", "synth"):
+    for verb in ("check", "plan", "lr-find", "train", "evaluate", "predict", "demo", "synth"):
         assert verb in result.stdout
 
 

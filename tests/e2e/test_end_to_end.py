@@ -40,6 +40,17 @@ def test_run_folder_layout(trained):
     plan = json.loads((run / "plan.json").read_text())
     assert plan["sources"]["epochs"] == "user" and plan["batch_size"] == 4
     assert (run / "lr_find.csv").exists() and (run / "lr_find.png").exists()
+    import csv
+
+    from segtrain.engine.schedules import Schedule
+
+    steps = list(csv.DictReader((run / "steps.csv").open()))
+    assert len(steps) == plan["total_steps"]  # one row per weight update
+    schedule = Schedule(plan["schedule"], plan["total_steps"], plan["warmup_steps"])
+    for index, row in enumerate(steps):
+        assert int(row["step"]) == index + 1
+        assert float(row["lr"]) == pytest.approx(plan["lr"] * schedule(index), rel=1e-4)
+    assert (run / "plots" / "steps.png").read_bytes()[:4] == b"\x89PNG"
     assert "best validation Dice" in result.stderr
     assert "Tip" not in result.stderr and "GPU available" not in result.stderr  # no library banners
 

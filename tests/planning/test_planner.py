@@ -129,7 +129,18 @@ def test_batch_that_cannot_fit_is_refused_before_training():
     with pytest.raises(UserError, match="--batch-size 64 needs about .* GB"):
         _plan({"epochs": 1, "batch_size": 64}, probes=FakeProbes(available=1024 * MB))
     with pytest.raises(UserError, match="--patch-size 128"):
-        _plan({"epochs": 1}, probes=FakeProbes(memory_per_sample=2048 * MB, available=1024 * MB))
+        _plan({"epochs": 1, "patch_size": 256}, probes=FakeProbes(memory_per_sample=2048 * MB, available=1024 * MB))
+
+
+def test_planned_patch_is_halved_until_a_batch_of_two_fits():
+    class PatchMemory(FakeProbes):
+        def memory(self, patch, bf16, channels_last):  # per-sample memory grows with the patch area
+            per_sample = 2048 * MB * (patch / 256) ** 2
+            return MemoryFit(50 * MB, per_sample, {b: int(50 * MB + per_sample * b) for b in (1, 2, 4)})
+
+    plan = _plan({"epochs": 1}, probes=PatchMemory(available=1024 * MB))
+    # 512 MB allowed: 256 -> 2 x 2048 MB, 128 -> 2 x 512 MB, 64 -> 2 x 128 MB + 50 MB fits
+    assert plan["patch_size"] == 64 and "halved from 256" in plan.items["patch_size"].reason
 
 
 def test_gpu_batch_is_the_largest_that_fits():

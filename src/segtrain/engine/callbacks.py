@@ -108,6 +108,48 @@ class EpochLog(Callback):
             logger.info(message)
 
 
+class StepLog(Callback):
+    """``steps.csv``: the learning rate and training loss of every weight update; plotted at the end.
+
+    The rate recorded is the one the optimizer used for that update (read before the step).
+    With gradient accumulation, the loss is the last micro-batch's.
+    """
+
+    def __init__(self, path: Path, plot: Path | None = None):
+        self.path, self.plot = Path(path), plot
+        self.rows: list[tuple[int, int, float, float]] = []
+        self.lr = math.nan
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero and not self.path.exists():
+            self.path.write_text("step,epoch,lr,loss\n")
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.lr = trainer.optimizers[0].param_groups[0]["lr"]
+        self.step_before = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if trainer.global_step > self.step_before and loss is not None:
+            self.rows.append((trainer.global_step, trainer.current_epoch + 1, self.lr, float(loss)))
+
+    def _flush(self, trainer) -> None:
+        if trainer.is_global_zero and self.rows:
+            with self.path.open("a") as handle:
+                handle.writelines(f"{s},{e},{lr:.6g},{loss:.6g}\n" for s, e, lr, loss in self.rows)
+        self.rows = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._flush(trainer)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self._flush(trainer)
+        if trainer.is_global_zero and self.plot is not None:
+            from segtrain.report.plots import plot_steps
+
+            plot_steps(self.path, self.plot)
+
+
 class BudgetStop(Callback):
     """Stop training so that it and its final validation end within ``budget_s`` seconds.
 

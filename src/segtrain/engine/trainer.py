@@ -8,7 +8,7 @@ import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
 from segtrain.config.schema import SegtrainConfig
-from segtrain.engine.callbacks import AtomicCheckpointIO, BudgetStop, EpochLog
+from segtrain.engine.callbacks import AtomicCheckpointIO, BudgetStop, EpochLog, StepLog
 from segtrain.planning.planner import TrainingPlan
 from segtrain.runtime.rundir import RunDir
 
@@ -54,13 +54,15 @@ def build_trainer(
         ModelCheckpoint(dirpath=run.checkpoints, filename="last", monitor=None, save_top_k=1,
                         enable_version_counter=False),
         EpochLog(run.metrics, None if budget and train.epochs is None else plan["epochs"], budget),
+        StepLog(run.path / "steps.csv", run.path / "plots" / "steps.png"),
     ]
     budget_stop = None
     if budget is not None:
         budget_stop = BudgetStop(budget, plan.get("validation_seconds", 0.0), schedule)
         callbacks.append(budget_stop)
     if train.early_stop_patience:
-        callbacks.append(EarlyStopping(MONITOR, mode="max", patience=train.early_stop_patience, check_finite=False))
+        callbacks.append(EarlyStopping(MONITOR, mode="max", patience=train.early_stop_patience, check_finite=False,
+                                       check_on_train_epoch_end=False))  # only after validations, not a cut epoch
     if progress is None:
         progress = sys.stderr.isatty()
     if progress:

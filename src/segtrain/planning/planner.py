@@ -166,6 +166,10 @@ def plan_training(
         workers, "loading in the main process: with 2 cores a worker would compete with the training step"
         if workers == 0 else f"{workers} loader processes, leaving a core for the training step"))
 
+    # the patch must leave room for a batch of MIN_BATCH: halve a planned patch until it does
+    if cpu and probes is not None and plan.items["patch_size"].source == "planned":
+        patch = _patch_within_memory(plan, probes, config, patch, multiple, bf16, channels_last)
+
     # batch: largest power of two that fits, capped by the dataset and (on a CPU) by throughput
     patches = sum(math.ceil(h / patch) * math.ceil(w / patch) for h, w in train_sizes)
     batch = p.choose("batch_size", train.batch_size,
@@ -296,6 +300,18 @@ def _measure_speed(plan, probes, machine, patch):
     bf16 = best.startswith("bf16")
     gain = speed["float32"] / speed[best]
     return ("bf16-mixed" if bf16 else "32"), f"fastest measured variant: {best}, {gain:.2f}x the speed of float32"
+
+
+def _patch_within_memory(plan, probes, config, patch, multiple, bf16, channels_last):
+    allowed = probes.available_memory() * config.train.memory_fraction
+    first = patch
+    while patch > max(MIN_PATCH, multiple) and probes.memory(patch, bf16, channels_last).largest_batch(allowed) < MIN_BATCH:
+        patch = max(MIN_PATCH, multiple, patch // 2 // multiple * multiple)
+    if patch != first:
+        item = plan.items["patch_size"]
+        plan.set("patch_size", patch, f"{item.reason}; halved from {first} until a batch of {MIN_BATCH} fits in "
+                                      f"the {allowed / 2**30:.1f} GB allowed")
+    return patch
 
 
 def _planned_batch(plan, probes, machine, config, patch, patches, bf16, channels_last):

@@ -94,15 +94,22 @@ class RunDir:
     @classmethod
     def create(cls, path: Path | str, overwrite: bool = False) -> "RunDir":
         """A fresh run folder; an existing one with checkpoints is refused unless ``overwrite``."""
-        run = cls(Path(path))
+        run = cls.check_free(path, overwrite)
         if run.checkpoints.exists() or run.config.exists():
-            if not overwrite:
-                raise UserError(f"{run.path}: already holds a run; pass another --out or --overwrite to replace it")
             for name in ("checkpoints", "plots"):
                 shutil.rmtree(run.path / name, ignore_errors=True)
-            for file in (run.config, run.plan, run.split, run.metrics, run.evaluation):
+            for file in (run.config, run.plan, run.split, run.metrics, run.evaluation,
+                         run.path / "lr_find.csv", run.path / "lr_find.png", run.path / "steps.csv"):
                 file.unlink(missing_ok=True)
         run.checkpoints.mkdir(parents=True, exist_ok=True)
+        return run
+
+    @classmethod
+    def check_free(cls, path: Path | str, overwrite: bool = False) -> "RunDir":
+        """Refuse, before any work, a folder that already holds a run (unless ``overwrite``); writes nothing."""
+        run = cls(Path(path))
+        if (run.checkpoints.exists() or run.config.exists()) and not overwrite:
+            raise UserError(f"{run.path}: already holds a run; pass another --out or --overwrite to replace it")
         return run
 
     @classmethod

@@ -1,0 +1,1 @@
+"""Plots and the report assembled from a run folder."""
