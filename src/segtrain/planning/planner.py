@@ -174,7 +174,7 @@ def plan_training(
     patches = sum(math.ceil(h / patch) * math.ceil(w / patch) for h, w in train_sizes)
     batch = p.choose("batch_size", train.batch_size,
                      lambda: _planned_batch(plan, probes, machine, config, patch, patches, bf16, channels_last))
-    if plan.items["batch_size"].source != "planned" and probes is not None:
+    if plan.items["batch_size"].source == "user" and probes is not None:  # a plan file's batch was measured
         _check_user_batch(plan, probes, machine, config, patch, batch, bf16, channels_last)
     if model.norm == "batch" and batch < BN_MIN_BATCH:
         plan.warnings.append(
