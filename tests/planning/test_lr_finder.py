@@ -32,11 +32,12 @@ def synthetic(x, centre=-3.0, width=3.0, blow_up=-1.0):
 
 
 def expected_lr(**kwargs) -> float:
-    """The rule applied to the noise-free function on a fine grid: min(steepest, minimum / 10)."""
+    """The rule applied to the noise-free function on a fine grid: min(half-way point, minimum / 10)."""
     x = np.linspace(-7, 1, 200_001)
     loss = synthetic(x, **kwargs)
     i_min = int(np.argmin(loss))
-    i_steep = int(np.argmin(np.gradient(loss, x)[:i_min]))
+    half_way = loss[0] - 0.5 * (loss[0] - loss[i_min])
+    i_steep = int(np.argmax(loss[: i_min + 1] <= half_way))
     return min(10 ** x[i_steep], 10 ** x[i_min] / 10)
 
 
@@ -78,11 +79,24 @@ def test_smoothing_is_the_bias_corrected_moving_average():
 def test_clean_curve_suggests_the_steepest_descent():
     suggestion = suggest_lr(LRS, synthetic(X))
     target = expected_lr()  # 1e-3: the minimum lies at 2e-2, so the cap (2e-3) does not bite
-    assert target == pytest.approx(1e-3, rel=0.01)
+    assert target == pytest.approx(1e-3, rel=0.1)
     assert within(suggestion.lr, target, 2)
     assert LRS[suggestion.index] == suggestion.lr
     assert within(suggestion.minimum_lr, 2e-2, 2.5)
-    assert suggestion.reason.startswith("steepest descent of the smoothed loss at 1.6e-03")
+    assert suggestion.reason.startswith("steepest descent of the smoothed loss (half-way down")
+
+
+def test_half_way_point_is_the_steepest_point_of_a_sigmoid_fall():
+    x = np.linspace(-7, 1, 200_001)
+    loss = synthetic(x)
+    assert abs(math.log10(expected_lr()) - x[int(np.argmin(np.gradient(loss, x)))]) < 0.1  # within 0.1 decade
+
+
+def test_one_noisy_dip_near_the_minimum_does_not_move_the_suggestion():
+    losses = synthetic(X)
+    dipped = losses.copy()
+    dipped[68:70] -= 0.15  # a two-point plunge just before the minimum, as on real curves
+    assert within(suggest_lr(LRS, dipped).lr, suggest_lr(LRS, losses).lr, 1.3)
 
 
 def test_noisy_curve_still_suggests_near_the_steepest_descent():
@@ -110,7 +124,8 @@ def test_first_points_are_skipped():
     losses = synthetic(X)
     losses[:5] = np.linspace(2.0, 1.0, 5)  # a start-up transient, far steeper than the real descent
     assert suggest_lr(LRS, losses, skip_start=0).lr < 1e-6
-    assert suggest_lr(LRS, losses).lr == suggest_lr(LRS, synthetic(X)).lr
+    # the transient still lifts the smoothed start a little: at most one grid step (x1.2) of difference
+    assert within(suggest_lr(LRS, losses).lr, suggest_lr(LRS, synthetic(X)).lr, 1.21)
 
 
 def test_last_points_are_skipped():

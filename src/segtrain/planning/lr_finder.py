@@ -189,11 +189,15 @@ def suggest_lr(
     4. No suggestion (``lr=None``) when fewer than ``MIN_POINTS`` points are kept, when the minimum is
        the first kept point, or when the smoothed loss at the minimum is not at least ``min_drop``
        (relative) below the smoothed loss at the first kept point.
-    5. Otherwise the slope ``np.gradient(smoothed, log10(lr))`` is taken over the kept points and its
-       most negative value before the minimum gives ``steepest_lr``. The suggestion is
-       ``min(steepest_lr, minimum_lr / below_minimum)``: when the cap decides, ``lr`` is exactly
-       ``minimum_lr / below_minimum`` (not a grid point) and ``index`` is the curve point nearest to it
-       in log lr. ``index`` counts from the start of the curve that was passed in.
+    5. Otherwise the steepest part of the descent is located as its half-way point: the first kept
+       point where the smoothed loss has fallen half-way from its level at the first kept point to
+       its minimum, moved back by the moving average's lag of ``round(beta / (1 - beta))`` steps
+       (``steepest_lr``). For a sigmoid-shaped fall in log lr this is exactly the
+       steepest point; unlike a numerical slope it is not moved by one noisy point (on real
+       curves, noise near the minimum made the slope pick points 30x too high). The suggestion
+       is ``min(steepest_lr, minimum_lr / below_minimum)``: when the cap decides, ``lr`` is
+       exactly ``minimum_lr / below_minimum`` (not a grid point) and ``index`` is the curve point
+       nearest to it in log lr. ``index`` counts from the start of the curve that was passed in.
     """
     lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
     if lrs.shape != losses.shape or lrs.ndim != 1:
@@ -215,14 +219,14 @@ def suggest_lr(
                   if i_min == 0 else f"the loss never fell by more than {min_drop:.0%} (smoothed drop "
                   f"{drop:.1%} from {kept_lrs[0]:.1e} to the minimum at {minimum_lr:.1e})")
         return LRSuggestion(None, reason + ": no usable descent", None, minimum_lr)
-    slope = np.gradient(s, np.log10(kept_lrs))
-    i_steep = int(np.argmin(slope[:i_min]))
+    half_way = s[0] - 0.5 * (s[0] - s[i_min])
+    lag = round(beta / (1 - beta))  # the moving average reaches a level this many steps after the loss
+    i_steep = max(0, int(np.argmax(s[: i_min + 1] <= half_way)) - lag)
     steepest_lr = float(kept_lrs[i_steep])
     cap = minimum_lr / below_minimum
     if steepest_lr <= cap:
-        reason = (f"steepest descent of the smoothed loss at {steepest_lr:.1e} "
-                  f"({slope[i_steep]:.3g} per decade), {minimum_lr / steepest_lr:.0f}x below the "
-                  f"minimum at {minimum_lr:.1e}")
+        reason = (f"steepest descent of the smoothed loss (half-way down, {s[0]:.3g} -> {s[i_min]:.3g}) "
+                  f"at {steepest_lr:.1e}, {minimum_lr / steepest_lr:.0f}x below the minimum at {minimum_lr:.1e}")
         return LRSuggestion(steepest_lr, reason, head + i_steep, minimum_lr)
     reason = (f"steepest descent at {steepest_lr:.1e} is within {below_minimum:g}x of the minimum at "
               f"{minimum_lr:.1e}, so capped at minimum/{below_minimum:g} = {cap:.1e}")
