@@ -236,7 +236,7 @@ def train(
     write_json(run.split, split_stems)
     write_json(run.plan, planned.to_dict())
     _write_lr_curve(planned, run.path)
-    logger.info(format_plan(planned))
+    logger.info(planned.format())
     return _fit(cfg, report, samples, split_stems, run, planned, progress)
 
 
@@ -303,24 +303,6 @@ def _fit(cfg, report, samples, split_stems, run, plan, progress) -> TrainResult:
         seconds=seconds,
         stopped_by=stopped_by,
     )
-
-
-def format_plan(plan) -> str:
-    """The plan as aligned text lines: name, value, reason."""
-    width = max(len(name) for name in plan.items)
-    lines = ["plan:"]
-    for name, item in plan.items.items():
-        if isinstance(item.value, dict):
-            value = "(see reason)" if len(str(item.value)) > 24 else str(item.value)
-            reason = item.reason + ": " + ", ".join(f"{k} {v}" for k, v in item.value.items())
-        else:
-            value = f"{item.value:.4g}" if isinstance(item.value, float) else str(item.value)
-            reason = item.reason
-        mark = "*" if item.source == "user" else " "
-        lines.append(f" {mark}{name:<{width}}  {value:<12} {reason}")
-    if any(item.source == "user" for item in plan.items.values()):
-        lines.append("  (* given by the user)")
-    return "\n".join(lines)
 
 
 def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test") -> dict[str, Any]:

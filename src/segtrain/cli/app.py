@@ -99,11 +99,17 @@ _SEED = typer.Option(None, "--seed", help="Random seed (default 0).")
 _CONFIG = typer.Option(None, "--config", help="A YAML config; options given here override it.")
 
 
-def _options(**values) -> dict:
-    """Planning options for the API; ``--no-lr-find`` becomes ``lr_find=False``, unset ones None."""
-    no_lr_find = values.pop("no_lr_find", False)
-    values["lr_find"] = False if no_lr_find else None
-    return values
+_PLAN_OPTIONS = (
+    "epochs", "batch_size", "accumulate", "lr", "patch_size", "budget", "max_steps", "steps_per_epoch", "optimizer",
+    "schedule", "loss", "precision", "norm", "num_classes", "split", "seed",
+)
+
+
+def _options(values: dict) -> dict:
+    """The planning options among a command's arguments; ``--no-lr-find`` becomes ``lr_find=False``."""
+    options = {name: values[name] for name in _PLAN_OPTIONS}
+    options["lr_find"] = False if values["no_lr_find"] else None
+    return options
 
 
 @app.command()
@@ -123,16 +129,12 @@ def plan(
     _console(quiet=as_json)
     from segtrain import api
 
-    options = _options(
-        epochs=epochs, batch_size=batch_size, accumulate=accumulate, lr=lr, patch_size=patch_size, budget=budget,
-        max_steps=max_steps, steps_per_epoch=steps_per_epoch, optimizer=optimizer, schedule=schedule, loss=loss,
-        precision=precision, norm=norm, no_lr_find=no_lr_find, num_classes=num_classes, split=split, seed=seed,
-    )
+    options = _options(locals())
     result = api.plan(data, out, config=config, **options)
     if as_json:
         _print_json(result.to_dict())
     else:
-        logger.info(api.format_plan(result))
+        logger.info(result.format())
     if out is not None and not as_json:
         logger.info(f"plan written to {out}; train with: segtrain train {data} --plan {out} --out RUN")
 
@@ -183,11 +185,7 @@ def train(
     _console(quiet, verbose)
     from segtrain import api
 
-    options = _options(
-        epochs=epochs, batch_size=batch_size, accumulate=accumulate, lr=lr, patch_size=patch_size, budget=budget,
-        max_steps=max_steps, steps_per_epoch=steps_per_epoch, optimizer=optimizer, schedule=schedule, loss=loss,
-        precision=precision, norm=norm, no_lr_find=no_lr_find, num_classes=num_classes, split=split, seed=seed,
-    )
+    options = _options(locals())
     result = api.train(
         data, out, config=config, plan=plan_file, overwrite=overwrite,
         progress=None if not quiet else False, verbose=verbose, **options,

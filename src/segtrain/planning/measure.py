@@ -15,6 +15,9 @@ import torch
 
 from segtrain.config.schema import ModelConfig
 
+LR_TEST_STEPS = 100
+"""Steps of the range test, from 1e-7 towards 10 (it stops early when the loss diverges)."""
+
 
 class MachineProbes:
     """Measurements for one network on one device.
@@ -106,7 +109,3 @@ class MachineProbes:
             curve = lr_range_test(model, optimizer, next_batch, build_loss(loss_name, self.ignore_index),
                                   num_steps=LR_TEST_STEPS, autocast=lambda: autocast(self.device, bf16))
         return curve, suggest_lr(curve.lrs, curve.losses)
-
-
-LR_TEST_STEPS = 100
-"""Steps of the range test, from 1e-7 towards 10 (it stops early when the loss diverges)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from segtrain.config.schema import SegtrainConfig
@@ -20,6 +19,7 @@ from segtrain.planning.arithmetic import (
     epochs_in_budget, rescale_lr, samples_seen, sliding_tiles, steps_per_epoch,
 )
 from segtrain.planning.batch import MIN_BATCH, dataset_cap, largest_power_of_two
+from segtrain.planning.plan import PlanItem, TrainingPlan  # noqa: F401  (re-exported)
 
 PATCH_CAP_CPU = 256
 """Largest planned patch on a CPU: bigger patches make each step slower than the context they add is worth."""
@@ -49,54 +49,6 @@ FROM_FILE = (
     "budget_s", "optimizer", "lr", "schedule", "loss", "step_seconds", "validation_seconds",
 )
 """Values a saved plan supplies to ``train --plan``; the rest is recomputed from them."""
-
-
-@dataclass
-class PlanItem:
-    value: Any
-    reason: str
-    source: str = "planned"  # "planned", "user" or "plan file"
-
-
-@dataclass
-class TrainingPlan:
-    """Planned values by name, in reading order, plus the fingerprint and warnings."""
-
-    items: dict[str, PlanItem] = field(default_factory=dict)
-    fingerprint: dict = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    lr_curve: Any = None  # the range test's LRCurve and LRSuggestion, when it ran
-    lr_suggestion: Any = None
-
-    def set(self, name: str, value: Any, reason: str, source: str = "planned") -> None:
-        self.items[name] = PlanItem(value, reason, source)
-
-    def __getitem__(self, name: str) -> Any:
-        return self.items[name].value
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.items
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.items[name].value if name in self.items else default
-
-    def to_dict(self) -> dict[str, Any]:
-        """One flat JSON object: every value by name, then ``reasons``, ``sources``, ``overridden``."""
-        data: dict[str, Any] = {name: item.value for name, item in self.items.items()}
-        data["reasons"] = {name: item.reason for name, item in self.items.items()}
-        data["sources"] = {name: item.source for name, item in self.items.items()}
-        data["overridden"] = [name for name, item in self.items.items() if item.source == "user"]
-        data["warnings"] = list(self.warnings)
-        data["fingerprint"] = self.fingerprint
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainingPlan":
-        reasons, sources = data.get("reasons", {}), data.get("sources", {})
-        plan = cls(fingerprint=data.get("fingerprint", {}), warnings=list(data.get("warnings", [])))
-        for name, reason in reasons.items():
-            plan.set(name, data.get(name), reason, sources.get(name, "planned"))
-        return plan
 
 
 class _Planner:
@@ -252,15 +204,19 @@ def plan_training(
              f"{schedule} has no separate warm-up")
     plan.set("schedule_shape", describe(schedule, warmup, train.final_lr_fraction),
              f"lr {lr:.3g} is the initial or peak rate; the schedule multiplies it step by step")
-    binary = num_classes == 2
-    ce = "binary cross-entropy on one logit per pixel" if binary else f"cross-entropy over {num_classes} logits"
-    smallest = fingerprint.smallest_class_fraction
-    p.choose("loss", train.loss, lambda: (
-        ("ce+dice", f"the smallest foreground class covers {smallest:.1%} of the pixels (< {DICE_TERM_BELOW:.0%}): "
-                    f"{ce} plus a soft Dice term, which does not let the background dominate")
-        if smallest < DICE_TERM_BELOW else
-        ("ce", f"{ce}: every class covers at least {smallest:.1%} of the pixels, so no Dice term is needed")))
+    p.choose("loss", train.loss, lambda: _planned_loss(fingerprint))
     return plan
+
+
+def _planned_loss(fingerprint) -> tuple[str, str]:
+    """Cross-entropy, plus a soft Dice term when a foreground class covers under 10% of the pixels."""
+    classes = fingerprint.num_classes
+    ce = "binary cross-entropy on one logit per pixel" if classes == 2 else f"cross-entropy over {classes} logits"
+    smallest = fingerprint.smallest_class_fraction
+    if smallest < DICE_TERM_BELOW:
+        return "ce+dice", (f"the smallest foreground class covers {smallest:.1%} of the pixels (< {DICE_TERM_BELOW:.0%}): "
+                           f"{ce} plus a soft Dice term, which does not let the background dominate")
+    return "ce", f"{ce}: every class covers at least {smallest:.1%} of the pixels, so no Dice term is needed"
 
 
 def _planned_layout(plan, machine, bf16):
@@ -409,7 +365,7 @@ def _planned_lr(plan, probes, config, device, optimizer, effective, patch, bf16,
         why = "the range test is switched off" if not config.train.lr_find else "nothing measured"
         return default, f"{optimizer} default ({why})"
     test_batch = min(effective, LR_TEST_BATCH_CPU) if device == "cpu" else effective
-    loss_name = config.train.loss or ("ce+dice" if fingerprint.smallest_class_fraction < DICE_TERM_BELOW else "ce")
+    loss_name = config.train.loss or _planned_loss(fingerprint)[0]
     curve, suggestion = probes.lr_test(test_batch, patch, bf16, channels_last, optimizer, loss_name)
     plan.lr_curve, plan.lr_suggestion = curve, suggestion
     plan.set("lr_finder", {"batch": test_batch, "steps": len(curve.lrs), "suggestion": suggestion.lr,
