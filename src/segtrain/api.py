@@ -31,6 +31,15 @@ def check(data: Path | str, num_classes: int | None = None):
     return check_dataset(data, num_classes=num_classes)
 
 
+def convert_instances(data: Path | str, out: Path | str, to: str = "semantic") -> dict[str, Any]:
+    """Instance masks of ``data`` to class masks in a new dataset folder ``out`` (``to``: semantic or boundary)."""
+    from segtrain.data.convert import convert_instances as convert
+
+    if to not in ("semantic", "boundary"):
+        raise UserError(f"--to {to!r}: choose semantic or boundary")
+    return convert(data, out, to=to)
+
+
 @dataclass
 class TrainResult:
     run: Path
@@ -61,13 +70,13 @@ def _build_config(config, data: Path, overrides: dict[str, Any]):
 
 
 _SECTIONS = {
-    "split_file": "data", "num_classes": "data", "norm": "model",
+    "split_file": "data", "num_classes": "data", "norm": "model", "class_weights": "loss",
 }
 
 
 def _overrides(**options) -> dict[str, Any]:
     """Keyword options -> a nested config dict (``budget`` -> ``train.budget_s``; None means not given)."""
-    nested: dict[str, Any] = {"data": {}, "model": {}, "train": {}}
+    nested: dict[str, Any] = {"data": {}, "model": {}, "train": {}, "loss": {}}
     for name, value in options.items():
         if name == "budget":
             name = "budget_s"
@@ -96,6 +105,34 @@ def _prepare(data: Path | str, config, options: dict[str, Any]):
     return cfg, report, samples, split_stems
 
 
+def _labels(cfg, report, split_stems):
+    """The label spec, the mode and the resolved loss class weights of a run."""
+    from segtrain.data.labels import LabelSpec
+    from segtrain.models.decision import mode_of
+
+    spec = LabelSpec.from_report(report)
+    mode = mode_of(int(report.num_classes), bool(spec.multilabel))
+    option = cfg.loss.class_weights
+    if option == "none":
+        weights = None
+    elif isinstance(option, list):
+        if len(option) != report.num_classes:
+            raise UserError(f"loss.class_weights has {len(option)} weights but the masks hold {report.num_classes} "
+                            f"classes; give {report.num_classes} weights or 'frequency'")
+        weights = [float(w) for w in option]
+    else:
+        from segtrain.losses import class_weights_from_pixels
+
+        pixels = [0] * int(report.num_classes)
+        for stem in split_stems["train"]:
+            for c, n in enumerate(report.class_pixels_per_image.get(stem, [])):
+                pixels[c] += n
+        weights = class_weights_from_pixels(pixels)
+        logger.info("class weights from the training masks' class frequencies: "
+                    + ", ".join(f"{w:.3g}" for w in weights))
+    return spec, mode, weights
+
+
 def _patch_batches(cfg, report, samples, split_stems):
     """``batches(batch_size, patch, count)``: real augmented training batches for the range test."""
 
@@ -103,11 +140,12 @@ def _patch_batches(cfg, report, samples, split_stems):
         from torch.utils.data import DataLoader
 
         from segtrain.data.datamodule import SeededSampler, TrainPatches
+        from segtrain.data.labels import LabelSpec
 
         train_samples = [samples[s] for s in split_stems["train"]]
         dataset = TrainPatches(
             train_samples, [tuple(report.sizes[s.stem]) for s in train_samples], patch,
-            {int(k): int(v) for k, v in report.label_mapping.items()}, cfg.augment, cfg.data.ignore_index,
+            LabelSpec.from_report(report), cfg.augment, cfg.data.ignore_index,
         )
         sampler = SeededSampler(len(dataset), cfg.train.seed + 1, length=batch_size * count)
         return iter(DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0))
@@ -124,9 +162,11 @@ def _make_plan(cfg, report, samples, split_stems, given=None):
 
     machine = detect_machine(cfg.train.accelerator)
     prints = fingerprint(report, split_stems["train"])
+    _, mode, class_weights = _labels(cfg, report, split_stems)
     probes = MachineProbes(
         int(report.channels), int(report.num_classes), cfg.model, machine.accelerator,
         _patch_batches(cfg, report, samples, split_stems), cfg.data.ignore_index, cfg.train.weight_decay, cfg.train.seed,
+        mode=mode, loss_options=cfg.loss, class_weights=class_weights,
     )
     start = time.perf_counter()
     plan = plan_training(
@@ -253,8 +293,13 @@ def _fit(cfg, report, samples, split_stems, run, plan, progress) -> TrainResult:
     train_sizes = [tuple(report.sizes[s.stem]) for s in train_samples]
     in_channels, num_classes = int(report.channels), int(report.num_classes)
 
+    spec, mode, class_weights = _labels(cfg, report, split_stems)
     resolved = cfg.model_copy(deep=True)
     resolved.data.num_classes = num_classes
+    resolved.data.label_mapping = dict(spec.mapping)
+    resolved.data.class_names = list(spec.class_names) if spec.class_names else None
+    resolved.data.colour_masks = spec.colour
+    resolved.data.multilabel = list(spec.multilabel) if spec.multilabel else None
     for name in ("patch_size", "batch_size", "lr", "precision", "channels_last", "num_workers", "accumulate",
                  "optimizer", "schedule", "loss"):
         setattr(resolved.train, name, plan[name])
@@ -267,7 +312,10 @@ def _fit(cfg, report, samples, split_stems, run, plan, progress) -> TrainResult:
         "config": resolved.model_dump(mode="json"),
         "in_channels": in_channels,
         "num_classes": num_classes,
-        "label_mapping": {int(k): int(v) for k, v in report.label_mapping.items()},
+        "mode": mode,
+        **spec.to_meta(),
+        "class_weights": class_weights,
+        "threshold": cfg.train.threshold,
         "patch_size": plan["patch_size"],
         "lr": plan["lr"],
         "total_steps": plan["total_steps"],
@@ -275,11 +323,9 @@ def _fit(cfg, report, samples, split_stems, run, plan, progress) -> TrainResult:
     }
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     module = SegmentationModule(meta)
-    patches = TrainPatches(
-        train_samples, train_sizes, plan["patch_size"], meta["label_mapping"], cfg.augment, cfg.data.ignore_index
-    )
+    patches = TrainPatches(train_samples, train_sizes, plan["patch_size"], spec, cfg.augment, cfg.data.ignore_index)
     datamodule = SegmentationDataModule(
-        patches, WholeImages(val_samples, meta["label_mapping"]), plan["batch_size"], plan["num_workers"],
+        patches, WholeImages(val_samples, spec), plan["batch_size"], plan["num_workers"],
         cfg.train.seed, plan["steps_per_epoch"] * plan["batch_size"] * plan["accumulate"],
     )
     trainer, budget_stop = build_trainer(run, resolved, plan, module.schedule, progress)
@@ -288,6 +334,8 @@ def _fit(cfg, report, samples, split_stems, run, plan, progress) -> TrainResult:
     seconds = time.perf_counter() - start
     checkpoint = trainer.checkpoint_callback
     best_score = checkpoint.best_model_score
+    if resolved.train.tune_threshold:
+        _tune_threshold(run, resolved, spec, mode, val_samples)
     if budget_stop is not None and budget_stop.stopped:
         stopped_by = "budget"
     elif trainer.early_stopping_callback is not None and trainer.early_stopping_callback.stopped_epoch:
@@ -303,6 +351,41 @@ def _fit(cfg, report, samples, split_stems, run, plan, progress) -> TrainResult:
         seconds=seconds,
         stopped_by=stopped_by,
     )
+
+
+def _tune_threshold(run, resolved, spec, mode, val_samples) -> None:
+    """Choose the sigmoid threshold on the validation images with the best weights; save it in the run."""
+    if mode == "multiclass":
+        logger.info("--tune-threshold: nothing to tune in multiclass mode (argmax decides)")
+        return
+    import torch
+
+    from segtrain.config import save_config
+    from segtrain.data.datamodule import load_pair
+    from segtrain.engine.threshold import ThresholdCounter
+    from segtrain.predict.predictor import Predictor, load_checkpoint
+    from segtrain.runtime.rundir import save_checkpoint_atomic
+
+    best = run.best if run.best.exists() else run.last
+    predictor = Predictor(load_checkpoint(best))
+    counter = ThresholdCounter(1 if mode == "binary" else int(predictor.meta["num_classes"]))
+    for sample in val_samples:
+        from segtrain.data.readers import read_image
+
+        logits = predictor.logits(read_image(sample.image))
+        labels = torch.from_numpy(load_pair(sample, spec)[1])
+        probs = torch.sigmoid(logits[0].float())
+        counter.add(probs, labels[None] if mode == "binary" else labels, resolved.data.ignore_index)
+    choice = counter.choose()
+    logger.info(f"tuned on {len(val_samples)} validation images: {choice.describe()}")
+    resolved.train.threshold = choice.threshold
+    save_config(resolved, run.config)
+    for path in (run.best, run.last):
+        if path.exists():
+            content = torch.load(path, map_location="cpu", weights_only=True)
+            content["segtrain"]["threshold"] = choice.threshold
+            content["segtrain"]["config"]["train"]["threshold"] = choice.threshold
+            save_checkpoint_atomic(content, path)
 
 
 def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test") -> dict[str, Any]:
@@ -366,10 +449,16 @@ def predict(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    labels = predictor.meta.get("multilabel")
     for file in files:
         logits = predictor.logits(read_image(file))
         target = out / f"{file.stem}.png"
-        write_mask(target, predictor.classes(logits), values)
+        if labels:  # one 0/255 mask per label
+            for name, channel in zip(labels, predictor.classes(logits)):
+                write_mask(out / f"{file.stem}_{name}.png", channel, {0: 0, 1: 255})
+            target = out / f"{file.stem}_{labels[0]}.png"
+        else:
+            write_mask(target, predictor.classes(logits), values, bool(predictor.meta.get("colour_masks")))
         if probabilities:
             write_probabilities(out / f"{file.stem}_prob.tif", predictor.probabilities(logits))
         written.append(target)

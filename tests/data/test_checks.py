@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.datasets import make_dataset
+from helpers.datasets import make_dataset, write_pairs
 from segtrain.data.checks import CheckReport, apply_label_mapping, check_dataset
 from segtrain.data.readers import read_mask
 from segtrain.errors import UserError
@@ -185,13 +185,14 @@ def test_two_masks_one_multiclass_is_a_multiclass_set(tmp_path: Path) -> None:
     assert report.label_mapping == {i: i for i in range(6)}
 
 
-def test_multiclass_set_with_255_does_not_crash(tmp_path: Path) -> None:
+def test_multiclass_set_with_255_is_renumbered(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "d", n=2, mask_style="255")
     _write_mask(_mask(root, "img_000"), np.arange(32 * 48).reshape(32, 48) % 3)
     report = check_dataset(root)
-    assert report.num_classes == 256
-    assert report.label_mapping[255] == 255
+    assert report.num_classes == 4
+    assert report.label_mapping == {0: 0, 1: 1, 2: 2, 255: 3}
     assert not any("read as 0/1" in n for n in report.notices)
+    assert "class ids 0, 1, 2, 255 are not consecutive: mapped to 0, 1, 2, 3" in " ".join(report.notices)
     assert sum(report.class_pixels) == 2 * 32 * 48
 
 
@@ -229,14 +230,13 @@ def test_several_problems_are_all_reported(tmp_path: Path) -> None:
 
 # --- num_classes given ------------------------------------------------------------------
 
-def test_given_num_classes_flags_values_above_it(tmp_path: Path) -> None:
+def test_given_num_classes_below_the_classes_held_is_one_problem(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "d", n=3, classes=3)
     report = check_dataset(root, num_classes=2)
     assert report.num_classes == 2
     assert report.problems == [
-        f"{_mask(root, f'img_{i:03d}')}: values 2 outside the 2 classes (0..1); "
-        "fix the mask or pass --num-classes 3"
-        for i in range(3)
+        f"{root / 'masks'}: the masks hold 3 classes (values 0, 1, 2) but --num-classes is 2; "
+        f"pass --num-classes 3 or fix the masks (e.g. {_mask(root, 'img_000')} holds 2)"
     ]
 
 
@@ -312,3 +312,290 @@ def test_apply_label_mapping_negative_and_huge_ranges() -> None:
     out = apply_label_mapping(mask, {-1: 2, 0: 0, 2_000_000_000: 1})
     np.testing.assert_array_equal(out, [2, 0, 1])
     assert apply_label_mapping(np.zeros((0, 3), np.uint8), {0: 0}).shape == (0, 3)
+
+
+# --- mask formats -----------------------------------------------------------------------
+
+def _colour_mask(size=(32, 48)) -> np.ndarray:
+    """Black background, a gray top band (most of the rest) and a small red square."""
+    h, w = size
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[: h // 3] = (128, 128, 128)
+    rgb[h // 2: h // 2 + 6, 4:10] = (255, 0, 0)
+    return rgb
+
+
+def _shares(root: Path, colours) -> list[float]:
+    pixels = np.concatenate([np.asarray(Image.open(p).convert("RGB")).reshape(-1, 3)
+                             for p in sorted((root / "masks").iterdir())])
+    return [float(np.all(pixels == c, axis=1).mean()) for c in colours]
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({}, "binary"),
+    ({"mask_style": "255"}, "binary 0/255"),
+    ({"mask_style": "palette", "classes": 3}, "index"),
+    ({"classes": 4}, "index"),
+])
+def test_mask_format_of_plain_sets(tmp_path: Path, kwargs, expected) -> None:
+    report = check_dataset(make_dataset(tmp_path / "d", n=3, **kwargs))
+    assert report.ok, report.problems
+    assert report.mask_format == expected
+    assert report.colour_masks is False and report.class_names is None
+    assert report.colours == [] and report.lossy_share == 0.0
+
+
+def test_colour_masks_without_classes_json_list_the_colours(tmp_path: Path) -> None:
+    root = write_pairs(tmp_path / "d", {f"m{i}": _colour_mask() for i in range(4)})
+    report = check_dataset(root)
+    shares = _shares(root, [(0, 0, 0), (128, 128, 128), (255, 0, 0)])
+    listed = ", ".join(f"{c} {100 * s:.1f}%" for c, s in zip(["(0, 0, 0)", "(128, 128, 128)", "(255, 0, 0)"], shares))
+    assert report.problems == [
+        f"{root / 'masks'}: 4 colour-coded RGB masks and no {root / 'classes.json'}; found 3 colours {listed}; "
+        f'write {root / "classes.json"}, e.g. {{"class0": [0, 0, 0], "class1": [128, 128, 128], "class2": [255, 0, 0]}}'
+    ]
+    total = 4 * 32 * 48
+    assert [rgb for rgb, _ in report.colours] == [[0, 0, 0], [128, 128, 128], [255, 0, 0]]
+    assert [n / total for _, n in report.colours] == pytest.approx(shares)
+    assert report.mask_format == "colour" and report.colour_masks is True
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["colours"][2] == [[255, 0, 0], report.colours[2][1]]
+    assert data["mask_format"] == "colour"
+
+
+def test_black_colour_is_listed_first_even_when_rare(tmp_path: Path) -> None:
+    rgb = np.zeros((20, 20, 3), np.uint8)
+    rgb[:] = (0, 200, 0)
+    rgb[:2, :2] = (0, 0, 0)
+    rgb[10:, :] = (0, 0, 255)
+    rgb[:10, 15:] = (0, 0, 255)
+    gray = np.full((20, 20), 3, np.uint8)
+    report = check_dataset(write_pairs(tmp_path / "d", {"a": rgb, "b": gray}))
+    assert [c for c, _ in report.colours] == [[0, 0, 0], [3, 3, 3], [0, 0, 255], [0, 200, 0]]
+    assert "1 colour-coded RGB mask (and 1 gray mask, read as (g, g, g)) and no " in report.problems[0]
+
+
+def test_colour_masks_with_classes_json(tmp_path: Path) -> None:
+    root = write_pairs(tmp_path / "d", {f"m{i}": _colour_mask() for i in range(3)})
+    (root / "classes.json").write_text('{"ground": [0, 0, 0], "sky": [128, 128, 128], "sun": [255, 0, 0]}')
+    report = check_dataset(root)
+    assert report.ok, report.problems
+    assert report.num_classes == 3 and report.class_names == ["ground", "sky", "sun"]
+    assert report.colour_masks is True and report.mask_format == "colour"
+    assert report.label_mapping == {0: 0, 128 * 65793: 1, 255 * 65536: 2}
+    total = 3 * 32 * 48
+    assert [n / total for n in report.class_pixels] == pytest.approx(
+        _shares(root, [(0, 0, 0), (128, 128, 128), (255, 0, 0)]))
+    mask = read_mask(_mask(root, "m0"), colour=True)
+    np.testing.assert_array_equal(apply_label_mapping(mask, report.label_mapping)[:2, 0], [1, 1])
+    assert report.to_dict()["class_names"] == ["ground", "sky", "sun"]
+
+
+def test_colour_not_in_classes_json_is_a_problem_per_mask(tmp_path: Path) -> None:
+    odd = _colour_mask()
+    odd[-3:, -3:] = (0, 255, 0)
+    root = write_pairs(tmp_path / "d", {"a": _colour_mask(), "b": odd})
+    path = root / "classes.json"
+    path.write_text('{"ground": [0, 0, 0], "sky": [128, 128, 128], "sun": [255, 0, 0]}')
+    report = check_dataset(root)
+    assert report.problems == [
+        f"{_mask(root, 'b')}: colours (0, 255, 0) not in {path}; add them to {path} or fix the mask"]
+    assert sum(report.class_pixels) == 32 * 48  # only the good mask counts
+
+
+def test_palette_masks_with_colour_classes_json_use_the_palette(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d", n=3, mask_style="palette", classes=3)
+    palette = Image.open(_mask(root, "img_000")).getpalette()[:9]
+    colours = [palette[i:i + 3] for i in (0, 3, 6)]
+    (root / "classes.json").write_text(json.dumps({"a": colours[0], "b": colours[1], "c": colours[2]}))
+    report = check_dataset(root)
+    assert report.ok, report.problems
+    assert report.colour_masks is True and report.num_classes == 3
+    assert report.class_pixels == _counts(root, 3)  # the same pixels as the palette indices
+
+
+def test_raw_value_classes_json(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d", n=3, mask_style="255")
+    (root / "classes.json").write_text('{"background": 0, "cell": 255}')
+    report = check_dataset(root)
+    assert report.ok, report.problems
+    assert report.label_mapping == {0: 0, 255: 1}
+    assert report.class_names == ["background", "cell"] and report.colour_masks is False
+    assert report.mask_format == "binary 0/255"
+    assert report.class_pixels == _counts(root, 2, {0: 0, 255: 1})
+
+
+def test_raw_value_classes_json_with_colour_masks(tmp_path: Path) -> None:
+    root = write_pairs(tmp_path / "d", {"a": _colour_mask(), "b": np.zeros((32, 48), np.uint8)})
+    path = root / "classes.json"
+    path.write_text('{"background": 0, "cell": 255}')
+    report = check_dataset(root)
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith(
+        f"{root / 'masks'}: 1 colour-coded RGB mask and {path} lists mask values, not colours; found 3 colours ")
+    assert f"; list the colours in {path} instead, e.g. " in report.problems[0]
+
+
+def test_classes_json_and_num_classes_disagree(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d", n=2)
+    path = root / "classes.json"
+    path.write_text('{"background": 0, "cell": 1}')
+    report = check_dataset(root, num_classes=3)
+    assert report.problems == [f"{path}: lists 2 classes but --num-classes is 3; "
+                               "pass --num-classes 2 or leave it out"]
+
+
+def test_bad_classes_json_is_one_problem(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d", n=2)
+    (root / "classes.json").write_text('{"background": 0}')
+    report = check_dataset(root)
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith(f"{root / 'classes.json'}: lists 1 class, need at least 2")
+    assert report.num_classes == 2  # the masks are still checked
+
+
+def _jpeg_dataset(root: Path, n: int = 3, size: int = 64) -> Path:
+    rng = np.random.default_rng(3)
+    masks = {}
+    yy, xx = np.mgrid[0:size, 0:size]
+    for i in range(n):
+        mask = np.zeros((size, size), np.uint8)
+        for _ in range(2):
+            cy, cx = rng.uniform(0.3, 0.7, 2) * size
+            mask[(yy - cy) ** 2 + (xx - cx) ** 2 < (0.15 * size) ** 2] = 255
+        masks[f"m{i}"] = mask
+    return write_pairs(root, masks, ".jpg", quality=75)
+
+
+def test_jpeg_masks_are_snapped_to_the_class_values(tmp_path: Path) -> None:
+    root = _jpeg_dataset(tmp_path / "d")
+    raw = [read_mask(p) for p in sorted((root / "masks").iterdir())]
+    values = np.concatenate([m.ravel() for m in raw])
+    assert len(np.unique(values)) > 20  # really lossy
+    off = float(np.mean((values != 0) & (values != 255)))
+    report = check_dataset(root)
+    assert report.ok, report.problems
+    assert report.num_classes == 2 and report.mask_format == "lossy"
+    assert report.lossy_share == pytest.approx(off)
+    assert (f"3 masks look lossy (e.g. JPEG): {100 * off:.1f}% of their pixels hold values near the class values "
+            "0, 255 and were mapped to the nearest; save masks as PNG to keep them exact") in report.notices
+    assert set(report.label_mapping) == set(np.unique(values).tolist())
+    assert all(cls == (raw_value >= 128) for raw_value, cls in report.label_mapping.items())
+    assert report.class_pixels == [int(np.sum(values < 128)), int(np.sum(values >= 128))]
+    assert report.to_dict()["lossy_share"] == pytest.approx(off)
+
+
+def test_jpeg_masks_with_num_classes_given(tmp_path: Path) -> None:
+    report = check_dataset(_jpeg_dataset(tmp_path / "d"), num_classes=2)
+    assert report.ok, report.problems
+    assert report.label_mapping[0] == 0 and report.label_mapping[255] == 1 and report.lossy_share > 0
+
+
+def test_jpeg_noise_is_one_problem(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    masks = {f"m{i}": rng.integers(0, 256, (32, 32), dtype=np.uint8) for i in range(2)}
+    root = write_pairs(tmp_path / "d", masks, ".jpg", quality=75)
+    report = check_dataset(root)
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith(f"{root / 'masks'}: 2 JPEG masks hold ")
+    assert report.problems[0].endswith("save the masks as PNG (JPEG compression changes the values)")
+
+
+def test_resized_png_masks_are_snapped(tmp_path: Path) -> None:
+    masks = {}
+    for i in range(3):
+        small = np.zeros((64, 64), np.uint8)
+        small[16 + i:45, 13:50 - i] = 255
+        masks[f"m{i}"] = np.asarray(Image.fromarray(small).resize((101, 101), Image.BILINEAR))
+    values = np.concatenate([m.ravel() for m in masks.values()])
+    assert len(np.unique(values)) > 8 and np.mean((values % 255) != 0) < 0.05
+    report = check_dataset(write_pairs(tmp_path / "d", masks))
+    assert report.ok, report.problems
+    assert report.mask_format == "lossy" and report.num_classes == 2
+    assert report.lossy_share == pytest.approx(np.mean((values % 255) != 0))
+
+
+def test_rare_class_in_png_masks_is_not_snapped(tmp_path: Path) -> None:
+    masks = {}
+    for i in range(3):
+        mask = np.zeros((100, 100), np.uint8)
+        mask[40:, :] = 1
+        if i == 0:
+            mask[10:19, 10:20] = 2  # 90 of 30000 pixels: 0.3%
+        masks[f"m{i}"] = mask
+    report = check_dataset(write_pairs(tmp_path / "d", masks))
+    assert report.ok, report.problems
+    assert report.label_mapping == {0: 0, 1: 1, 2: 2} and report.num_classes == 3
+    assert report.lossy_share == 0 and report.mask_format == "index"
+    assert report.class_pixels[2] == 90
+    assert not any("lossy" in n for n in report.notices)
+
+
+def test_non_consecutive_ids_are_renumbered(tmp_path: Path) -> None:
+    mask = np.zeros((20, 30), np.uint8)
+    mask[:, 10:20] = 3
+    mask[:, 20:] = 7
+    report = check_dataset(write_pairs(tmp_path / "d", {"a": mask, "b": mask[::-1]}))
+    assert report.ok, report.problems
+    assert report.num_classes == 3
+    assert report.label_mapping == {0: 0, 3: 1, 7: 2}
+    assert ("class ids 0, 3, 7 are not consecutive: mapped to 0, 1, 2 "
+            "(the mapping is saved in the run's config.yaml)") in report.notices
+    assert report.class_pixels == [400, 400, 400]
+
+
+def test_non_consecutive_ids_with_num_classes_given(tmp_path: Path) -> None:
+    mask = np.zeros((20, 30), np.uint8)
+    mask[:, 10:20] = 3
+    mask[:, 20:] = 7
+    root = write_pairs(tmp_path / "d", {"a": mask})
+    report = check_dataset(root, num_classes=3)
+    assert report.ok and report.label_mapping == {0: 0, 3: 1, 7: 2}
+    assert any(n.startswith("class ids 0, 3, 7 are not consecutive") for n in report.notices)
+    report = check_dataset(root, num_classes=2)
+    assert report.problems == [
+        f"{root / 'masks'}: the masks hold 3 classes (values 0, 3, 7) but --num-classes is 2; "
+        f"pass --num-classes 3 or fix the masks (e.g. {_mask(root, 'a')} holds 3, 7)"
+    ]
+
+
+def _instance_mask(n: int, size: int = 64, seed: int = 0) -> np.ndarray:
+    """``n`` separate 4x4 squares on a grid with ids 1..n in random places."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((size, size), np.uint8)
+    cells = rng.permutation((size // 6) ** 2)[:n]
+    for object_id, cell in enumerate(cells, start=1):
+        y, x = divmod(int(cell), size // 6)
+        mask[6 * y + 1: 6 * y + 5, 6 * x + 1: 6 * x + 5] = object_id
+    return mask
+
+
+def test_instance_masks_are_one_problem(tmp_path: Path) -> None:
+    masks = {"a": _instance_mask(5, seed=1), "b": _instance_mask(57, seed=2), "c": _instance_mask(20, seed=3)}
+    root = write_pairs(tmp_path / "d", masks)
+    report = check_dataset(root)
+    assert report.problems == [
+        f"{root / 'masks'}: the masks look like instance masks (one id per object: 5 to 57 ids per mask); "
+        f"convert them with 'segtrain convert instances {root} OUT --to semantic' (or --to boundary to keep "
+        "touching objects apart), or pass --num-classes if the ids are classes"
+    ]
+    assert report.mask_format == "instance" and report.to_dict()["mask_format"] == "instance"
+    given = check_dataset(root, num_classes=58)  # the escape hatch: ids as classes
+    assert given.ok and given.mask_format == "index"
+
+
+def test_many_classes_each_one_blob_are_not_instances(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d", n=3, size=(40, 60), classes=12)
+    report = check_dataset(root)
+    assert report.ok, report.problems
+    assert report.num_classes == 12 and report.mask_format == "index"
+
+
+def test_mask_formats_never_modify_the_data(tmp_path: Path) -> None:
+    write_pairs(tmp_path / "c", {"a": _colour_mask()})
+    _jpeg_dataset(tmp_path / "j")
+    write_pairs(tmp_path / "i", {"a": _instance_mask(12), "b": _instance_mask(15, seed=1)})
+    before = _snapshot(tmp_path)
+    for name in "cji":
+        check_dataset(tmp_path / name)
+    assert _snapshot(tmp_path) == before

@@ -4,12 +4,13 @@ import torch
 from segtrain.config import AugmentConfig
 from segtrain.data.datamodule import SeededSampler, SegmentationDataModule, TrainPatches, WholeImages
 from segtrain.data.discovery import discover
+from segtrain.data.labels import LabelSpec
 
 
 def _sets(root, patch=16):
     samples = discover(root).samples
     sizes = [(32, 48)] * len(samples)
-    mapping = {0: 0, 1: 1}
+    mapping = LabelSpec({0: 0, 1: 1})
     return TrainPatches(samples, sizes, patch, mapping, AugmentConfig()), WholeImages(samples, mapping)
 
 

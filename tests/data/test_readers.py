@@ -9,7 +9,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageFile
 
-from segtrain.data.readers import ReadError, image_size, read_image, read_mask
+from segtrain.data.readers import ColourMaskError, ReadError, image_size, read_image, read_mask
 from segtrain.errors import UserError
 
 H, W = 20, 30
@@ -225,9 +225,11 @@ def test_colour_mask_raises(tmp_path) -> None:
     data[:5, :, 0] = 255
     data[5:10, :, 1] = 255
     Image.fromarray(data).save(tmp_path / "c.png")
-    with pytest.raises(ReadError) as info:
+    with pytest.raises(ColourMaskError) as info:
         read_mask(tmp_path / "c.png")
-    assert str(info.value).startswith(f"{tmp_path / 'c.png'}: colour-coded RGB mask; convert it")
+    assert isinstance(info.value, ReadError)
+    assert str(info.value).startswith(
+        f"{tmp_path / 'c.png'}: colour-coded RGB mask; list the colours in {tmp_path.parent / 'classes.json'}")
 
 
 def test_tiff_masks(tmp_path) -> None:
@@ -322,3 +324,55 @@ def test_read_error_message_format() -> None:
     assert str(err) == "data/a.png: broken; fix it"
     assert err.path == Path("data/a.png")
     assert str(ReadError("whole message")) == "whole message"
+
+
+# --- masks read as colours --------------------------------------------------------------
+
+def _packed(r: int, g: int, b: int) -> int:
+    return r * 65536 + g * 256 + b
+
+
+def test_colour_read_of_rgb_and_rgba_masks(tmp_path) -> None:
+    data = np.zeros((H, W, 3), np.uint8)
+    data[:5] = (255, 0, 0)
+    data[5:10] = (0, 128, 64)
+    Image.fromarray(data).save(tmp_path / "c.png")
+    Image.fromarray(np.dstack([data, np.full((H, W), 200, np.uint8)]), "RGBA").save(tmp_path / "a.png")
+    for name in ("c.png", "a.png"):
+        mask = read_mask(tmp_path / name, colour=True)
+        assert mask.shape == (H, W) and mask.dtype == np.int32
+        assert mask[0, 0] == _packed(255, 0, 0) and mask[7, 3] == _packed(0, 128, 64) and mask[-1, -1] == 0
+
+
+def test_colour_read_of_palette_gray_and_one_bit_masks(tmp_path) -> None:
+    indices = np.zeros((H, W), np.uint8)
+    indices[:, :4] = 1
+    im = Image.fromarray(indices)
+    im.putpalette([10, 20, 30, 200, 100, 50] + [0] * 762)
+    im.save(tmp_path / "p.png")
+    palette = read_mask(tmp_path / "p.png", colour=True)
+    assert palette[0, 0] == _packed(200, 100, 50) and palette[0, -1] == _packed(10, 20, 30)
+    np.testing.assert_array_equal(read_mask(tmp_path / "p.png"), indices)  # default: indices
+    gray = np.full((H, W), 7, np.uint8)
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    assert np.all(read_mask(tmp_path / "g.png", colour=True) == _packed(7, 7, 7))
+    bits = np.zeros((H, W), bool)
+    bits[0, 0] = True
+    Image.fromarray(bits).save(tmp_path / "b.png")
+    one_bit = read_mask(tmp_path / "b.png", colour=True)
+    assert one_bit[0, 0] == _packed(255, 255, 255) and one_bit[1, 1] == 0
+
+
+def test_colour_read_of_16bit_values_raises(tmp_path) -> None:
+    Image.fromarray(np.full((H, W), 300, np.uint16)).save(tmp_path / "m.png")
+    with pytest.raises(ReadError, match="m.png: values 300..300 do not fit 8-bit colours"):
+        read_mask(tmp_path / "m.png", colour=True)
+
+
+def test_colour_read_of_rgb_tiff(tmp_path) -> None:
+    data = np.zeros((H, W, 3), np.uint8)
+    data[:, 3:] = (1, 2, 3)
+    tifffile.imwrite(tmp_path / "c.tif", data, photometric="rgb")
+    with pytest.raises(ColourMaskError):
+        read_mask(tmp_path / "c.tif")
+    assert read_mask(tmp_path / "c.tif", colour=True)[0, 5] == _packed(1, 2, 3)

@@ -165,3 +165,20 @@ def make_dataset(root: Path | str, n: int = 6, size: tuple[int, int] = (32, 48),
         _save_image(root / "images" / f"{stem}{image_ext}", make_image(rng, mask, classes, channels, bits), bits)
         _save_mask(root / "masks" / f"{stem}{mask_ext}", mask, mask_style, classes)
     return root
+
+
+def write_pairs(root: Path | str, masks: dict[str, np.ndarray], mask_ext: str = ".png", **save) -> Path:
+    """Write each ``(H, W)`` or ``(H, W, 3)`` uint8 mask as ``root/masks/<stem><mask_ext>`` with a gray image.
+
+    ``save`` goes to Pillow's ``Image.save`` (e.g. ``quality=75`` for ``mask_ext=".jpg"``); the
+    images are ``root/images/<stem>.png``, noise of the mask's height and width. Returns ``root``.
+    """
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    for stem, mask in masks.items():
+        h, w = mask.shape[:2]
+        Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)).save(root / "images" / f"{stem}.png")
+        Image.fromarray(np.asarray(mask)).save(root / "masks" / f"{stem}{mask_ext}", **save)
+    return root

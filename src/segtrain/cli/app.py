@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 synth_app = typer.Typer(no_args_is_help=True, help="Write synthetic datasets.")
 app.add_typer(synth_app, name="synth")
+convert_app = typer.Typer(no_args_is_help=True, help="Convert masks into a format segtrain trains on.")
+app.add_typer(convert_app, name="convert")
 
 logger = logging.getLogger("segtrain")
 
@@ -53,6 +55,22 @@ def synth_horizon(
 
     api.synth(out, n=n, size=size, seed=seed, classes=classes)
     logger.info(f"wrote {n} images to {out / 'images'} and masks to {out / 'masks'}")
+
+
+@convert_app.command("instances")
+def convert_instances(
+    data: Path = typer.Argument(..., help="Dataset folder whose masks hold one id per object."),
+    out: Path = typer.Argument(..., help="New dataset folder to write (must not exist or be empty)."),
+    to: str = typer.Option("semantic", "--to", help="semantic: object / background; boundary: also a boundary class "
+                                                    "between touching objects."),
+) -> None:
+    """Instance masks (one id per object) to class masks segtrain trains on; DATA is not changed."""
+    _console()
+    from segtrain import api
+
+    result = api.convert_instances(data, out, to=to)
+    logger.info(f"wrote {result['pairs']} images and {to} masks ({result['objects']} objects) to {out}; "
+                f"train with: segtrain train {out} --out RUN")
 
 
 @app.command()
@@ -89,7 +107,12 @@ _MAX_STEPS = typer.Option(None, "--max-steps", help="Stop after this many weight
 _STEPS = typer.Option(None, "--steps-per-epoch", help="Weight updates per epoch (default ceil(patches / effective batch)).")
 _OPTIMIZER = typer.Option(None, "--optimizer", help="adamw, adam or sgd.")
 _SCHEDULE = typer.Option(None, "--schedule", help="constant, step, exponential, poly, cosine, onecycle or plateau.")
-_LOSS = typer.Option(None, "--loss", help="ce, dice or ce+dice.")
+_LOSS = typer.Option(
+    None, "--loss",
+    help="Loss terms: ce, dice, jaccard, tversky, focal, lovasz, boundary; combine as dice+ce or dice:1,focal:0.5.")
+_CLASS_WEIGHTS = typer.Option(
+    None, "--class-weights",
+    help="Cross-entropy class weights: none, frequency (from the training masks), or one per class: 1,5,5.")
 _PRECISION = typer.Option(None, "--precision", help="32, bf16-mixed or 16-mixed (planned: the fastest that agrees with float32).")
 _NORM = typer.Option(None, "--norm", help="batch, instance, group or none.")
 _NO_LR_FIND = typer.Option(False, "--no-lr-find", help="Skip the learning-rate range test; use the stated default.")
@@ -101,14 +124,27 @@ _CONFIG = typer.Option(None, "--config", help="A YAML config; options given here
 
 _PLAN_OPTIONS = (
     "epochs", "batch_size", "accumulate", "lr", "patch_size", "budget", "max_steps", "steps_per_epoch", "optimizer",
-    "schedule", "loss", "precision", "norm", "num_classes", "split", "seed",
+    "schedule", "loss", "precision", "norm", "num_classes", "split", "seed", "class_weights",
 )
+
+
+def _class_weights(text: str | None):
+    if text is None or text.strip().lower() in ("none", "frequency"):
+        return None if text is None else text.strip().lower()
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise UserError(f"--class-weights {text!r}: write none, frequency, or one number per class like 1,5,5") from None
 
 
 def _options(values: dict) -> dict:
     """The planning options among a command's arguments; ``--no-lr-find`` becomes ``lr_find=False``."""
     options = {name: values[name] for name in _PLAN_OPTIONS}
     options["lr_find"] = False if values["no_lr_find"] else None
+    options["class_weights"] = _class_weights(values["class_weights"])
+    for name in ("threshold", "tune_threshold"):
+        if name in values:
+            options[name] = values[name] or None
     return options
 
 
@@ -123,7 +159,7 @@ def plan(
     optimizer: Optional[str] = _OPTIMIZER, schedule: Optional[str] = _SCHEDULE, loss: Optional[str] = _LOSS,
     precision: Optional[str] = _PRECISION, norm: Optional[str] = _NORM, no_lr_find: bool = _NO_LR_FIND,
     num_classes: Optional[int] = _CLASSES, split: Optional[Path] = _SPLIT, seed: Optional[int] = _SEED,
-    config: Optional[Path] = _CONFIG,
+    class_weights: Optional[str] = _CLASS_WEIGHTS, config: Optional[Path] = _CONFIG,
 ) -> None:
     """Plan a training run from the data and this machine: every number with its reason."""
     _console(quiet=as_json)
@@ -147,7 +183,7 @@ def lr_find(
     batch_size: Optional[int] = _BATCH, patch_size: Optional[int] = _PATCH, optimizer: Optional[str] = _OPTIMIZER,
     loss: Optional[str] = _LOSS, precision: Optional[str] = _PRECISION, norm: Optional[str] = _NORM,
     num_classes: Optional[int] = _CLASSES, split: Optional[Path] = _SPLIT, seed: Optional[int] = _SEED,
-    config: Optional[Path] = _CONFIG,
+    class_weights: Optional[str] = _CLASS_WEIGHTS, config: Optional[Path] = _CONFIG,
 ) -> None:
     """Learning-rate range test: the rate grows from 1e-7 towards 10; suggests a rate and plots the curve."""
     _console(quiet=as_json)
@@ -156,6 +192,7 @@ def lr_find(
     result = api.lr_find(
         data, out, config=config, batch_size=batch_size, patch_size=patch_size, optimizer=optimizer, loss=loss,
         precision=precision, norm=norm, num_classes=num_classes, split=split, seed=seed,
+        class_weights=_class_weights(class_weights),
     )
     if as_json:
         _print_json(result)
@@ -176,7 +213,11 @@ def train(
     optimizer: Optional[str] = _OPTIMIZER, schedule: Optional[str] = _SCHEDULE, loss: Optional[str] = _LOSS,
     precision: Optional[str] = _PRECISION, norm: Optional[str] = _NORM, no_lr_find: bool = _NO_LR_FIND,
     num_classes: Optional[int] = _CLASSES, split: Optional[Path] = _SPLIT, seed: Optional[int] = _SEED,
-    config: Optional[Path] = _CONFIG,
+    class_weights: Optional[str] = _CLASS_WEIGHTS, config: Optional[Path] = _CONFIG,
+    threshold: Optional[float] = typer.Option(
+        None, "--threshold", help="Probability above which a pixel is foreground (binary, multilabel; default 0.5)."),
+    tune_threshold: bool = typer.Option(
+        False, "--tune-threshold", help="Choose the threshold that maximises validation Dice after training."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the libraries' messages."),
@@ -222,8 +263,17 @@ def evaluate(
     logger.info(f"{result['split']} split, {result['n_images']} images, pooled over all pixels:")
     logger.info(f"  dice {result['dice']:.4f}  iou {result['iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}")
     for c in result["per_class"]:
-        cells = "  ".join(f"{k} {'n/a' if c[k] is None else format(c[k], '.4f')}" for k in ("iou", "dice", "precision", "recall"))
+        cells = "  ".join(f"{k} {'n/a' if c.get(k) is None else format(c[k], '.4f')}"
+                          for k in ("iou", "dice", "precision", "recall", "hd95", "boundary_f1"))
         logger.info(f"  class {c['name']}: {cells}")
+    tolerance = result.get("boundary_tolerance_px")
+    if result.get("hd95") is not None or result.get("boundary_f1") is not None:
+        hd95, bf1 = result.get("hd95"), result.get("boundary_f1")
+        logger.info(f"  boundary (mean over images): hd95 {'n/a' if hd95 is None else f'{hd95:.2f} px'}, "
+                    f"boundary F1 at {tolerance} px {'n/a' if bf1 is None else f'{bf1:.4f}'}")
+    if result.get("horizon_row_error_px") is not None:
+        logger.info(f"  horizon: mean row error {result['horizon_row_error_px']:.2f} px, "
+                    f"angle error {result['horizon_angle_error_deg']:.2f} degrees")
 
 
 @app.command()

@@ -4,6 +4,7 @@ from segtrain.config.io import build_config, load_config, merge, save_config
 from segtrain.config.schema import (
     AugmentConfig,
     DataConfig,
+    LossConfig,
     ModelConfig,
     SegtrainConfig,
     TrainConfig,
@@ -11,6 +12,6 @@ from segtrain.config.schema import (
 )
 
 __all__ = [
-    "AugmentConfig", "DataConfig", "ModelConfig", "SegtrainConfig", "TrainConfig",
+    "AugmentConfig", "DataConfig", "LossConfig", "ModelConfig", "SegtrainConfig", "TrainConfig",
     "build_config", "load_config", "merge", "parse_duration", "save_config",
 ]

@@ -56,6 +56,14 @@ class DataConfig(_Strict):
     """Number of classes; inferred from the masks when not given."""
     ignore_index: int | None = None
     """A mask value excluded from the loss and the metrics."""
+    label_mapping: dict[int, int] | None = None
+    """Raw mask value (or packed colour ``R*65536 + G*256 + B``) -> class index; found by ``check``."""
+    class_names: list[str] | None = None
+    """One name per class (from ``classes.json``), else ``None`` (classes are named by index)."""
+    colour_masks: bool = False
+    """Masks are colour-coded RGB read as packed colours (``classes.json`` names the colours)."""
+    multilabel: list[str] | None = None
+    """Label names of multilabel masks (one binary channel per label); ``None`` for class-index masks."""
 
 
 class ModelConfig(_Strict):
@@ -88,6 +96,30 @@ class AugmentConfig(_Strict):
     """Share of patches centred on a pixel of a class chosen uniformly among those present."""
 
 
+class LossConfig(_Strict):
+    """Parameters of the loss terms named by ``train.loss`` (e.g. ``dice+ce`` or ``dice:1,focal:0.5``)."""
+
+    class_weights: Literal["none", "frequency"] | list[float] = "none"
+    """Cross-entropy class weights: none, ``frequency`` (median frequency / class frequency, from the
+    training masks; in binary mode this sets ``pos_weight``), or one weight per class."""
+    pos_weight: float | None = Field(None, gt=0)
+    """Binary cross-entropy weight of the positive (foreground) pixels."""
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    """Cross-entropy label smoothing (multiclass)."""
+    focal_gamma: float = Field(2.0, ge=0)
+    """Focal loss focusing exponent; 0 gives cross-entropy."""
+    focal_alpha: float | None = Field(None, ge=0, le=1)
+    """Focal loss weight of the positive class (binary, multilabel); ``None``: unweighted."""
+    tversky_alpha: float = Field(0.3, ge=0)
+    """Tversky weight of false positives."""
+    tversky_beta: float = Field(0.7, ge=0)
+    """Tversky weight of false negatives."""
+    tversky_gamma: float = Field(1.0, gt=0)
+    """Focal-Tversky exponent: the loss is ``(1 - TI) ** gamma``; 1 is plain Tversky."""
+    boundary_warmup: float = Field(0.2, ge=0, le=1)
+    """Share of the training steps over which the boundary term's weight rises from 0 to its value."""
+
+
 class TrainConfig(_Strict):
     """How long, how fast and with what optimiser. ``None`` means: planned."""
 
@@ -107,8 +139,13 @@ class TrainConfig(_Strict):
     """Micro-batches whose gradients are summed before each weight update (effective batch = batch x accumulate)."""
     optimizer: Literal["adamw", "adam", "sgd"] | None = None
     schedule: Literal["constant", "step", "exponential", "poly", "cosine", "onecycle", "plateau"] | None = None
-    loss: Literal["ce", "dice", "ce+dice"] | None = None
-    """``ce``: binary cross-entropy with logits (2 classes) or cross-entropy; ``dice``: soft Dice; ``ce+dice``: their sum."""
+    loss: str | None = None
+    """Loss terms with optional weights: ``ce``, ``dice``, ``jaccard``, ``tversky``, ``focal``, ``lovasz``,
+    ``boundary``, combined as ``dice+ce`` or ``dice:1,focal:0.5`` (parameters in the ``loss`` section)."""
+    threshold: float = Field(0.5, gt=0, lt=1)
+    """Probability above which a pixel is foreground (binary and multilabel)."""
+    tune_threshold: bool = False
+    """Choose the threshold that maximises validation Dice after training (binary and multilabel)."""
     memory_fraction: float = Field(0.5, gt=0, le=1)
     """Share of the available memory a CPU training step may plan to use."""
     weight_decay: float = Field(1e-4, ge=0)
@@ -126,6 +163,16 @@ class TrainConfig(_Strict):
     val_overlap: float = Field(0.25, ge=0, lt=1)
     """Overlap of neighbouring tiles in whole-image validation and prediction."""
 
+    @field_validator("loss")
+    @classmethod
+    def _loss(cls, value):
+        if value is None:
+            return None
+        from segtrain.losses.spec import parse_loss_spec
+
+        parse_loss_spec(value)  # one clear line for an unknown term or a bad weight
+        return "".join(value.split()).lower()
+
     @field_validator("budget_s", mode="before")
     @classmethod
     def _budget(cls, value):
@@ -139,6 +186,7 @@ class SegtrainConfig(_Strict):
     model: ModelConfig = ModelConfig()
     augment: AugmentConfig = AugmentConfig()
     train: TrainConfig = TrainConfig()
+    loss: LossConfig = LossConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "SegtrainConfig":

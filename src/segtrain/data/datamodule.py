@@ -17,16 +17,16 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from segtrain.config.schema import AugmentConfig
-from segtrain.data.checks import apply_label_mapping
 from segtrain.data.discovery import Sample
+from segtrain.data.labels import LabelSpec, read_labels
 from segtrain.data.patches import sample_patch, tiles_per_image
-from segtrain.data.readers import read_image, read_mask
+from segtrain.data.readers import read_image
 from segtrain.data.transforms import augment, normalize
 
 
-def load_pair(sample: Sample, label_mapping: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised ``(C, H, W)`` float32 image and ``(H, W)`` int64 class mask of one sample."""
-    return normalize(read_image(sample.image)), apply_label_mapping(read_mask(sample.mask), label_mapping)
+def load_pair(sample: Sample, labels: LabelSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised ``(C, H, W)`` float32 image and its int64 labels (``(H, W)``, or ``(L, H, W)`` multilabel)."""
+    return normalize(read_image(sample.image)), read_labels(sample, labels)
 
 
 class TrainPatches(Dataset):
@@ -37,11 +37,11 @@ class TrainPatches(Dataset):
         samples: list[Sample],
         sizes: list[tuple[int, int]],
         patch: int,
-        label_mapping: dict[int, int],
+        labels: LabelSpec,
         augment_config: AugmentConfig,
         ignore_index: int | None = None,
     ):
-        self.samples, self.patch, self.label_mapping = samples, patch, label_mapping
+        self.samples, self.patch, self.labels = samples, patch, labels
         self.augment_config, self.ignore_index = augment_config, ignore_index
         self.ends = np.cumsum([tiles_per_image(h, w, patch) for h, w in sizes])
 
@@ -52,7 +52,7 @@ class TrainPatches(Dataset):
         index, seed = item
         rng = np.random.default_rng(seed)
         sample = self.samples[int(np.searchsorted(self.ends, index, side="right"))]
-        image, mask = load_pair(sample, self.label_mapping)
+        image, mask = load_pair(sample, self.labels)
         image, mask = sample_patch(
             image, mask, self.patch, rng, self.augment_config.rare_class_share, self.ignore_index
         )
@@ -63,14 +63,14 @@ class TrainPatches(Dataset):
 class WholeImages(Dataset):
     """Whole images with their masks, for validation and testing (use batch size 1)."""
 
-    def __init__(self, samples: list[Sample], label_mapping: dict[int, int]):
-        self.samples, self.label_mapping = samples, label_mapping
+    def __init__(self, samples: list[Sample], labels: LabelSpec):
+        self.samples, self.labels = samples, labels
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int):
-        image, mask = load_pair(self.samples[index], self.label_mapping)
+        image, mask = load_pair(self.samples[index], self.labels)
         return torch.from_numpy(image), torch.from_numpy(mask), index
 
 

@@ -52,6 +52,9 @@ class Sample:
     stem: str
     image: Path
     mask: Path
+    labels: tuple[tuple[str, Path], ...] = ()
+    """Multilabel masks stored one file per label (``masks/<stem>_<label>.png``): ``(label, path)``
+    pairs sorted by label; ``mask`` is then the first of them. Empty for one mask per image."""
 
 
 @dataclass
@@ -96,6 +99,26 @@ def _listing(folder: Path, exts: frozenset[str]) -> tuple[dict[str, list[Path]],
         else:
             ignored.append(entry)
     return dict(by_stem), ignored
+
+
+def _label_files(images: dict[str, list[Path]], masks: dict[str, list[Path]]) -> dict[str, list[tuple[str, Path]]]:
+    """Multilabel masks stored as ``<stem>_<label>.<ext>``: taken out of ``masks``, grouped by image stem.
+
+    A mask stem is read this way only when it matches no image, its part before the last ``_``
+    is an image stem, and that image has no mask of its own.
+    """
+    grouped: dict[str, list[tuple[str, Path]]] = defaultdict(list)
+    for stem in sorted(masks):
+        if stem in images or "_" not in stem:
+            continue
+        base, label = stem.rsplit("_", 1)
+        if base in images and base not in masks and label and len(masks[stem]) == 1:
+            grouped[base].append((label, masks[stem][0]))
+    for base, labels in grouped.items():
+        for label, _ in labels:
+            del masks[f"{base}_{label}"]
+        labels.sort()
+    return dict(grouped)
 
 
 def _require_folder(path: Path, fix: str, absent: str = "missing") -> None:
@@ -143,6 +166,7 @@ def discover(root: Path | str) -> Discovery:
 
     images, ignored_images = _listing(images_dir, IMAGE_EXTS)
     masks, ignored_masks = _listing(masks_dir, MASK_EXTS | LOSSY_MASK_EXTS)
+    label_files = _label_files(images, masks)
     if not images:
         raise UserError(
             f"{images_dir}: no images (.png, .jpg, .tif) found; "
@@ -166,6 +190,8 @@ def discover(root: Path | str) -> Discovery:
 
     for stem in sorted(set(images) | set(masks)):
         image_paths, mask_paths = images.get(stem, []), masks.get(stem, [])
+        if not mask_paths and stem in label_files:
+            continue  # multilabel: one mask file per label, paired below
         if not mask_paths:
             for path in image_paths:
                 found.problems.append(
@@ -178,6 +204,17 @@ def discover(root: Path | str) -> Discovery:
                 )
         elif len(image_paths) == 1 and len(mask_paths) == 1:
             found.samples.append(Sample(stem=stem, image=image_paths[0], mask=mask_paths[0]))
+    names = {label for labels in label_files.values() for label, _ in labels}
+    single = len(names) == 1  # e.g. every mask named <stem>_mask.png: one mask per image, not multilabel
+    for stem, labels in sorted(label_files.items()):
+        if len(images[stem]) == 1:
+            found.samples.append(Sample(stem=stem, image=images[stem][0], mask=labels[0][1],
+                                        labels=() if single else tuple(labels)))
+    if label_files:
+        found.samples.sort(key=lambda sample: sample.stem)
+        found.notices.append(
+            f"{masks_dir}: masks named <stem>_{names.pop()}.<ext> paired with their images" if single else
+            f"{masks_dir}: multilabel masks, one file per label ({', '.join(sorted(names))}) named <stem>_<label>.<ext>")
 
     lossy = [p for _, paths in sorted(masks.items()) for p in paths
              if p.suffix.lower() in LOSSY_MASK_EXTS]

@@ -13,7 +13,8 @@ Layouts returned
     or ``float32`` as stored. Alpha is dropped, palette images become RGB.
 :func:`read_mask`
     ``(H, W)`` raw stored values (palette indices for palette PNGs); dtype
-    ``uint8``, ``uint16`` or ``int32``.
+    ``uint8``, ``uint16`` or ``int32``. With ``colour=True``: ``(H, W)`` ``int32``
+    packed colours ``R * 65536 + G * 256 + B`` (see :func:`pack_rgb`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,6 @@ from segtrain.errors import UserError
 TIFF_EXTS = frozenset({".tif", ".tiff"})
 
 _REEXPORT = "re-export the file or remove it"
-_COLOUR_MASK = (
-    "colour-coded RGB mask",
-    "convert it to one class index per pixel "
-    "(colour masks with classes.json come in a later version)",
-)
 
 
 class ReadError(UserError):
@@ -54,6 +50,14 @@ class ReadError(UserError):
     def __init__(self, path: Path | str, reason: str | None = None, fix: str = _REEXPORT):
         self.path = Path(path) if reason is not None else None
         super().__init__(str(path) if reason is None else f"{path}: {reason}; {fix}")
+
+
+class ColourMaskError(ReadError):
+    """A colour-coded RGB mask read without ``colour=True``.
+
+    :func:`~segtrain.data.checks.check_dataset` catches it, re-reads the mask
+    with ``colour=True`` and reports the colours found.
+    """
 
 
 # Everything the decoders raise for a bad file. Programming errors in this module
@@ -84,8 +88,12 @@ def _decode_failed(path: Path, exc: BaseException) -> ReadError:
     return ReadError(path, f"truncated or corrupt file ({_detail(exc)})", _REEXPORT)
 
 
-def _read_pil(path: Path, for_mask: bool) -> np.ndarray:
-    """Decode a PNG/JPEG fully and return its pixels in a few canonical modes."""
+def _read_pil(path: Path, for_mask: bool, colour: bool = False) -> np.ndarray:
+    """Decode a PNG/JPEG fully and return its pixels in a few canonical modes.
+
+    Masks keep palette indices and read 1-bit pixels as 0/1, unless ``colour``
+    asks for what the file shows (palette colours, 1-bit as 0/255).
+    """
     from PIL import Image
 
     try:
@@ -99,9 +107,9 @@ def _read_pil(path: Path, for_mask: bool) -> np.ndarray:
             mode = im.mode
             if mode == "1":
                 # 1-bit: masks keep 0/1, images get 0/255 intensities.
-                return np.asarray(im).astype(np.uint8) * (1 if for_mask else 255)
+                return np.asarray(im).astype(np.uint8) * (1 if for_mask and not colour else 255)
             if mode in ("P", "PA"):
-                if for_mask:
+                if for_mask and not colour:
                     return np.asarray(im)  # palette indices, not colours
                 im = im.convert("RGBA")
             elif mode not in ("L", "LA", "RGB", "RGBA", "I", "F") and not mode.startswith("I;16"):
@@ -129,13 +137,13 @@ def _read_tiff(path: Path, for_mask: bool) -> np.ndarray:
         raise _decode_failed(path, exc) from None
 
 
-def _read_raw(path: Path | str, for_mask: bool) -> tuple[Path, np.ndarray]:
+def _read_raw(path: Path | str, for_mask: bool, colour: bool = False) -> tuple[Path, np.ndarray]:
     path = Path(path)
     _check_file(path)
     if path.suffix.lower() in TIFF_EXTS:
         arr = _read_tiff(path, for_mask)
     else:
-        arr = _read_pil(path, for_mask)
+        arr = _read_pil(path, for_mask, colour)
     while arr.ndim > 3 and arr.shape[0] == 1:  # e.g. (1, 1, H, W) from TIFF series
         arr = arr[0]
     if arr.ndim == 3 and arr.shape[-1] not in (1, 2, 3, 4) and arr.shape[0] in (1, 3, 4) \
@@ -194,41 +202,91 @@ def read_image(path: Path | str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def read_mask(path: Path | str) -> np.ndarray:
-    """Read a mask of class indices as ``(H, W)``, values as stored.
+def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Pack ``(..., 3)`` 8-bit colours into ``int32`` ``R * 65536 + G * 256 + B``."""
+    rgb = np.asarray(rgb).astype(np.int32)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
 
-    Parameters
-    ----------
-    path : Path or str
-        A .png or .tif/.tiff file (a .jpg is read too, but values may be off).
 
-    Returns
-    -------
-    numpy.ndarray
-        ``(H, W)`` of ``uint8``, ``uint16`` or ``int32``: palette indices for
-        palette PNGs, the gray values otherwise. An RGB(A) mask whose colour
-        channels are all equal gives its first channel.
+def unpack_rgb(packed) -> tuple[int, int, int]:
+    """``R * 65536 + G * 256 + B`` -> ``(R, G, B)``."""
+    packed = int(packed)
+    return (packed >> 16) & 255, (packed >> 8) & 255, packed & 255
 
-    Raises
-    ------
-    ReadError
-        Missing, empty, truncated or corrupt file; a colour-coded RGB mask; a
-        multi-page TIFF; non-integer float values.
-    """
-    path, arr = _read_raw(path, for_mask=True)
-    if arr.ndim == 3:
-        if arr.shape[-1] >= 3:
-            first = arr[..., 0]
-            if not (np.array_equal(first, arr[..., 1]) and np.array_equal(first, arr[..., 2])):
-                raise ReadError(path, *_COLOUR_MASK)
-        arr = arr[..., 0]  # gray (+ alpha), palette (+ alpha), or gray stored as RGB
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8)
+
+def _colour_fix(path: Path) -> str:
+    classes = path.parent.parent / "classes.json"
+    return (f'list the colours in {classes} in class order, e.g. {{"background": [0, 0, 0], '
+            f'"object": [255, 0, 0]}}, or save one class index per pixel')
+
+
+def _integer_values(path: Path, arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind == "f" and (
         not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr))
     ):
         raise ReadError(path, "float mask with non-integer values",
                         "save one integer class index per pixel")
+    return arr
+
+
+def _read_colours(path: Path) -> np.ndarray:
+    path, arr = _read_raw(path, for_mask=True, colour=True)
+    if arr.ndim == 3:
+        arr = arr[..., :3] if arr.shape[-1] >= 3 else arr[..., :1]  # drop alpha
+    arr = _integer_values(path, arr)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype != np.uint8:
+        lo, hi = arr.min(), arr.max()
+        if lo < 0 or hi > 255:
+            raise ReadError(path, f"values {lo}..{hi} do not fit 8-bit colours",
+                            "save colour masks as 8-bit RGB (or list raw values, not colours, in classes.json)")
+    if arr.ndim == 2 or arr.shape[-1] == 1:
+        gray = arr.reshape(arr.shape[:2]).astype(np.int32)
+        return np.ascontiguousarray(gray * 65793)  # (g, g, g)
+    return np.ascontiguousarray(pack_rgb(arr))
+
+
+def read_mask(path: Path | str, colour: bool = False) -> np.ndarray:
+    """Read a mask of class indices (or of class colours) as ``(H, W)``, values as stored.
+
+    Parameters
+    ----------
+    path : Path or str
+        A .png or .tif/.tiff file (a .jpg is read too, but values may be off).
+    colour : bool, default False
+        Read what the mask shows as packed colours: RGB(A) as is, palette PNGs
+        through their palette, 1-bit as black/white, gray ``g`` as ``(g, g, g)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        With ``colour=False``: ``(H, W)`` of ``uint8``, ``uint16`` or ``int32``:
+        palette indices for palette PNGs, the gray values otherwise. An RGB(A)
+        mask whose colour channels are all equal gives its first channel.
+        With ``colour=True``: ``(H, W)`` ``int32`` packed colours
+        ``R * 65536 + G * 256 + B``.
+
+    Raises
+    ------
+    ColourMaskError
+        A colour-coded RGB mask read with ``colour=False``.
+    ReadError
+        Missing, empty, truncated or corrupt file; a multi-page TIFF; non-integer
+        float values; with ``colour=True``, values that do not fit 8 bits.
+    """
+    if colour:
+        return _read_colours(Path(path))
+    path, arr = _read_raw(path, for_mask=True)
+    if arr.ndim == 3:
+        if arr.shape[-1] >= 3:
+            first = arr[..., 0]
+            if not (np.array_equal(first, arr[..., 1]) and np.array_equal(first, arr[..., 2])):
+                raise ColourMaskError(path, "colour-coded RGB mask", _colour_fix(path))
+        arr = arr[..., 0]  # gray (+ alpha), palette (+ alpha), or gray stored as RGB
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8)
+    arr = _integer_values(path, arr)
     if arr.dtype.kind == "u" and arr.dtype.itemsize <= 2:
         return np.ascontiguousarray(arr, dtype=np.uint8 if arr.dtype.itemsize == 1 else np.uint16)
     lo, hi = arr.min(), arr.max()

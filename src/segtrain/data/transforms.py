@@ -1,6 +1,7 @@
 """Intensity normalisation and training augmentation, on numpy arrays.
 
-Images are ``(C, H, W)`` float32 after :func:`normalize`; masks are ``(H, W)`` int64.
+Images are ``(C, H, W)`` float32 after :func:`normalize`; masks are ``(H, W)`` int64, or
+``(L, H, W)`` for multilabel masks.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, confi
     ``x * (1 + a) + b`` with ``a, b`` uniform in ``[-intensity, intensity]``.
     """
     if config.hflip and rng.random() < 0.5:
-        image, mask = image[:, :, ::-1], mask[:, ::-1]
+        image, mask = image[:, :, ::-1], mask[..., :, ::-1]
     if config.vflip and rng.random() < 0.5:
-        image, mask = image[:, ::-1, :], mask[::-1, :]
+        image, mask = image[:, ::-1, :], mask[..., ::-1, :]
     if config.rot90 and image.shape[1] == image.shape[2]:
         k = int(rng.integers(4))
-        image, mask = np.rot90(image, k, axes=(1, 2)), np.rot90(mask, k)
+        image, mask = np.rot90(image, k, axes=(1, 2)), np.rot90(mask, k, axes=(-2, -1))
     if config.intensity > 0:
         s = config.intensity
         image = image * np.float32(1 + rng.uniform(-s, s)) + np.float32(rng.uniform(-s, s))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import time
@@ -12,7 +11,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from segtrain.runtime.rundir import atomic_write_bytes
+from segtrain.runtime.rundir import save_checkpoint_atomic
 
 logger = logging.getLogger("segtrain")
 
@@ -33,9 +32,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints written to a temporary file and renamed: a crash never leaves a partial file."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        atomic_write_bytes(Path(path), buffer.getvalue())
+        save_checkpoint_atomic(checkpoint, Path(path))
 
 
 class EpochLog(Callback):

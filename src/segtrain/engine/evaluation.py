@@ -1,42 +1,76 @@
-"""Scoring a trained network on whole images of one split at their original resolution."""
+"""Scoring a trained network on whole images of one split at their original resolution.
+
+Every image goes through the same tiled inference and decision (argmax, or the run's sigmoid
+threshold) as ``predict``, and is scored by :class:`~segtrain.metrics.evaluator.SegmentationEvaluator`
+(pooled, per class, per image; boundary metrics; the horizon metric for binary sky masks).
+Multilabel runs score each label as its own binary problem.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from segtrain.data.checks import apply_label_mapping
 from segtrain.data.discovery import Sample
-from segtrain.data.readers import read_image, read_mask
-from segtrain.metrics import confusion_metric, scores_from_confusion
+from segtrain.data.labels import LabelSpec, read_labels
+from segtrain.data.readers import read_image
+from segtrain.metrics.evaluator import SegmentationEvaluator
 from segtrain.predict.predictor import Predictor
 
 
 def evaluate_samples(predictor: Predictor, samples: list[Sample]) -> dict[str, Any]:
-    """Pooled scores over all pixels of ``samples`` plus each image's own scores.
-
-    Returns the keys of :func:`~segtrain.metrics.scores_from_confusion` and ``n_images`` and
-    ``per_image`` (``stem``, ``dice``, ``iou``, ``pixel_accuracy`` of each image).
-    """
-    num_classes = int(predictor.meta["num_classes"])
+    """Scores of ``predictor`` on ``samples`` (see :meth:`SegmentationEvaluator.result`)."""
+    meta = predictor.meta
+    spec = LabelSpec.from_meta(meta)
     ignore = predictor.config.data.ignore_index
-    mapping = {int(k): int(v) for k, v in predictor.meta["label_mapping"].items()}
-    pooled = None
-    per_image = []
+    if predictor.mode == "multilabel":
+        return _evaluate_multilabel(predictor, samples, spec, ignore)
+    evaluator = SegmentationEvaluator(int(meta["num_classes"]), meta.get("class_names"), ignore)
     for sample in samples:
-        logits = predictor.logits(read_image(sample.image))
-        prediction = torch.from_numpy(predictor.classes(logits))[None]
-        truth = torch.from_numpy(apply_label_mapping(read_mask(sample.mask), mapping))[None]
-        single = confusion_metric(num_classes, ignore)
-        single.update(prediction, truth)
-        confusion = single.compute()
-        pooled = confusion if pooled is None else pooled + confusion
-        scores = scores_from_confusion(confusion)
-        per_image.append(
-            {"stem": sample.stem, "dice": scores["dice"], "iou": scores["iou"], "pixel_accuracy": scores["pixel_accuracy"]}
-        )
-    result = scores_from_confusion(pooled if pooled is not None else torch.zeros(num_classes, num_classes))
-    result["n_images"] = len(samples)
-    result["per_image"] = per_image
+        prediction = predictor.classes(predictor.logits(read_image(sample.image)))
+        evaluator.add(sample.stem, prediction, read_labels(sample, spec))
+    result = evaluator.result()
+    result["mode"] = predictor.mode
+    if predictor.mode == "binary":
+        result["threshold"] = predictor.threshold
     return result
+
+
+def _evaluate_multilabel(predictor: Predictor, samples: list[Sample], spec: LabelSpec, ignore) -> dict[str, Any]:
+    names = list(spec.multilabel or [])
+    evaluators = [SegmentationEvaluator(2, ["none", name], ignore) for name in names]
+    for sample in samples:
+        prediction = predictor.classes(predictor.logits(read_image(sample.image)))
+        truth = read_labels(sample, spec)
+        for k, evaluator in enumerate(evaluators):
+            evaluator.add(sample.stem, prediction[k], truth[k])
+    per_label = {name: ev.result() for name, ev in zip(names, evaluators)}
+    per_class = []
+    for k, (name, scores) in enumerate(per_label.items()):
+        entry = dict(scores["per_class"][1])
+        entry.update({"class": k, "name": name, "hd95": scores["hd95"], "boundary_f1": scores["boundary_f1"]})
+        per_class.append(entry)
+
+    def mean(key: str, rows=per_class):
+        values = [row[key] for row in rows if row.get(key) is not None]
+        return sum(values) / len(values) if values else None
+
+    first = next(iter(per_label.values()))
+    return {
+        "mode": "multilabel",
+        "threshold": predictor.threshold,
+        "headline": {"name": "mean_dice", "value": mean("dice")},
+        "dice": mean("dice"),
+        "iou": mean("iou"),
+        "mean_dice": mean("dice"),
+        "mean_iou": mean("iou"),
+        "pixel_accuracy": mean("pixel_accuracy", list(per_label.values())),
+        "hd95": mean("hd95"),
+        "boundary_f1": mean("boundary_f1"),
+        "boundary_tolerance_px": first.get("boundary_tolerance_px"),
+        "horizon_row_error_px": None,
+        "horizon_angle_error_deg": None,
+        "horizon_note": "not computed for multilabel masks",
+        "per_class": per_class,
+        "per_label": per_label,
+        "n_images": len(samples),
+    }

@@ -44,18 +44,27 @@ def _clean(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def scores_from_confusion(confusion: torch.Tensor, class_names: list[str] | None = None) -> dict[str, Any]:
+def scores_from_confusion(confusion: torch.Tensor | Any, class_names: list[str] | None = None) -> dict[str, Any]:
     """Per-class and pooled scores from a ``(C, C)`` confusion matrix (truth x prediction).
+
+    Parameters
+    ----------
+    confusion
+        ``(C, C)`` pixel counts, rows truth and columns prediction: a tensor or anything
+        ``torch.as_tensor`` accepts (e.g. a numpy array).
+    class_names
+        Optional display names, one per class.
 
     Returns
     -------
     dict
         ``per_class``: a list of ``{"class", "name", "iou", "dice", "precision", "recall", "support"}``;
-        ``pixel_accuracy``; ``mean_iou`` and ``mean_dice`` over the classes that are defined;
+        ``pixel_accuracy``; ``mean_iou``, ``mean_dice``, ``mean_precision`` and ``mean_recall``
+        over the classes where each is defined;
         ``dice`` and ``iou``: the foreground class's for two classes, the class means otherwise;
         ``headline``: ``{"name", "value"}``, foreground Dice for two classes, mean IoU otherwise.
     """
-    cm = confusion.detach().to(torch.float64).cpu()
+    cm = torch.as_tensor(confusion).detach().to(torch.float64).cpu()
     n = cm.shape[0]
     tp = cm.diag()
     fp = cm.sum(0) - tp
@@ -77,6 +86,8 @@ def scores_from_confusion(confusion: torch.Tensor, class_names: list[str] | None
     total = float(cm.sum())
     mean_iou = _mean([c["iou"] for c in per_class])
     mean_dice = _mean([c["dice"] for c in per_class])
+    mean_precision = _mean([c["precision"] for c in per_class])
+    mean_recall = _mean([c["recall"] for c in per_class])
     if n == 2:
         dice, iou = per_class[1]["dice"], per_class[1]["iou"]
     else:
@@ -92,6 +103,8 @@ def scores_from_confusion(confusion: torch.Tensor, class_names: list[str] | None
         "pixel_accuracy": _clean(_ratio(float(tp.sum()), total)),
         "mean_iou": mean_iou,
         "mean_dice": mean_dice,
+        "mean_precision": mean_precision,
+        "mean_recall": mean_recall,
         "per_class": per_class,
         "n_pixels": int(total),
     }

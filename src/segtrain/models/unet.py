@@ -91,6 +91,9 @@ class UNet(nn.Module):
         return self.head(x)[..., :h, :w]
 
 
-def build_model(in_channels: int, num_classes: int, config: ModelConfig | None = None) -> UNet:
-    """The network for a dataset: one logit for two classes (sigmoid), else one per class (softmax)."""
-    return UNet(in_channels, 1 if num_classes == 2 else num_classes, config)
+def build_model(in_channels: int, num_classes: int, config: ModelConfig | None = None, mode: str | None = None) -> UNet:
+    """The network for a dataset: one logit for two classes (sigmoid), else one per class (softmax),
+    or one per label in ``multilabel`` mode (a sigmoid each)."""
+    from segtrain.models.decision import mode_of, output_channels
+
+    return UNet(in_channels, output_channels(num_classes, mode or mode_of(num_classes)), config)

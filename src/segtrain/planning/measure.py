@@ -31,8 +31,13 @@ class MachineProbes:
 
     def __init__(self, in_channels: int, num_classes: int, model_config: ModelConfig, device: str,
                  batches: Callable[[int, int, int], Iterator], ignore_index: int | None = None,
-                 weight_decay: float = 1e-4, seed: int = 0):
+                 weight_decay: float = 1e-4, seed: int = 0, mode: str | None = None, loss_options=None,
+                 class_weights: list[float] | None = None):
+        from segtrain.models.decision import mode_of
+
         self.in_channels, self.num_classes, self.model_config = in_channels, num_classes, model_config
+        self.mode = mode or mode_of(num_classes)
+        self.loss_options, self.class_weights = loss_options, class_weights
         self.device, self.batches, self.ignore_index = device, batches, ignore_index
         self.weight_decay, self.seed = weight_decay, seed
         self._cache: dict = {}
@@ -97,7 +102,7 @@ class MachineProbes:
         memory = torch.channels_last if channels_last else torch.contiguous_format
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            model = build_model(self.in_channels, self.num_classes, self.model_config)
+            model = build_model(self.in_channels, self.num_classes, self.model_config, self.mode)
             model = model.to(self.device).to(memory_format=memory)
             optimizer = build_optimizer(optimizer_name, model, 1e-7, self.weight_decay)
             source = iter(self.batches(batch, patch, LR_TEST_STEPS))
@@ -106,6 +111,8 @@ class MachineProbes:
                 images, masks = next(source)
                 return images.to(self.device, memory_format=memory), masks.to(self.device)
 
-            curve = lr_range_test(model, optimizer, next_batch, build_loss(loss_name, self.ignore_index),
+            loss = build_loss(loss_name, self.mode, ignore_index=self.ignore_index, options=self.loss_options,
+                              class_weights=self.class_weights)  # the boundary term at full weight: no warm-up
+            curve = lr_range_test(model, optimizer, next_batch, loss,
                                   num_steps=LR_TEST_STEPS, autocast=lambda: autocast(self.device, bf16))
         return curve, suggest_lr(curve.lrs, curve.losses)

@@ -18,6 +18,7 @@ from segtrain.config.schema import SegtrainConfig
 from segtrain.data.transforms import normalize
 from segtrain.errors import UserError
 from segtrain.models import build_model
+from segtrain.models.decision import mode_of
 from segtrain.predict.tiling import logits_to_classes, logits_to_probabilities, tiled_logits
 
 
@@ -40,7 +41,9 @@ class Predictor:
     def __init__(self, checkpoint: dict[str, Any], device: str = "cpu", bf16: bool | None = None):
         self.meta = checkpoint["segtrain"]
         self.config = SegtrainConfig.model_validate(self.meta["config"])
-        self.model = build_model(self.meta["in_channels"], self.meta["num_classes"], self.config.model)
+        self.mode = self.meta.get("mode") or mode_of(int(self.meta["num_classes"]))
+        self.threshold = float(self.meta.get("threshold", 0.5))
+        self.model = build_model(self.meta["in_channels"], self.meta["num_classes"], self.config.model, self.mode)
         state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
         self.model.load_state_dict(state)
         self.model.to(device).eval()
@@ -76,7 +79,9 @@ class Predictor:
             return tiled_logits(self.model, x, self.patch, self.overlap)
 
     def classes(self, logits: torch.Tensor) -> np.ndarray:
-        return logits_to_classes(logits)[0].cpu().numpy()
+        """``(H, W)`` class indices, or ``(L, H, W)`` 0/1 labels in multilabel mode."""
+        return logits_to_classes(logits, self.mode, self.threshold)[0].cpu().numpy()
 
     def probabilities(self, logits: torch.Tensor) -> np.ndarray:
-        return logits_to_probabilities(logits)[0].float().cpu().numpy()
+        """``(K, H, W)`` probabilities (see :func:`segtrain.models.decision.probabilities`)."""
+        return logits_to_probabilities(logits, self.mode)[0].float().cpu().numpy()

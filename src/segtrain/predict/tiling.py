@@ -35,16 +35,15 @@ def tiled_logits(
     )
 
 
-def logits_to_classes(logits: torch.Tensor) -> torch.Tensor:
-    """Class indices ``(B, H, W)``: logit > 0 for one channel, argmax over several."""
-    if logits.shape[1] == 1:
-        return (logits[:, 0] > 0).long()
-    return logits.argmax(dim=1)
+def logits_to_classes(logits: torch.Tensor, mode: str | None = None, threshold: float = 0.5) -> torch.Tensor:
+    """Decisions from logits (see :func:`segtrain.models.decision.decide`)."""
+    from segtrain.models.decision import decide
+
+    return decide(logits, mode, threshold)
 
 
-def logits_to_probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """Per-class probabilities ``(B, K, H, W)``; for one channel, ``K = 2`` (background, foreground)."""
-    if logits.shape[1] == 1:
-        p = torch.sigmoid(logits)
-        return torch.cat([1 - p, p], dim=1)
-    return torch.softmax(logits, dim=1)
+def logits_to_probabilities(logits: torch.Tensor, mode: str | None = None) -> torch.Tensor:
+    """Probabilities from logits (see :func:`segtrain.models.decision.probabilities`)."""
+    from segtrain.models.decision import probabilities
+
+    return probabilities(logits, mode)

@@ -21,8 +21,10 @@ def mask_values(label_mapping: dict) -> dict[int, int] | None:
     return inverse
 
 
-def write_mask(path: Path, classes: np.ndarray, values: dict[int, int] | None = None) -> None:
-    """A class mask as an 8-bit (or 16-bit beyond 255) single-channel PNG."""
+def write_mask(path: Path, classes: np.ndarray, values: dict[int, int] | None = None, colour: bool = False) -> None:
+    """A class mask as an 8-bit (or 16-bit beyond 255) single-channel PNG, each class written as
+    ``values[class]``; with ``colour``, the values are packed colours ``R*65536 + G*256 + B`` and
+    the mask is written as an RGB PNG (the colours of the training masks)."""
     from PIL import Image
 
     out = classes
@@ -31,6 +33,10 @@ def write_mask(path: Path, classes: np.ndarray, values: dict[int, int] | None = 
         for cls, raw in values.items():
             lut[cls] = raw
         out = lut[classes]
+    if colour:
+        rgb = np.stack([(out >> 16) & 255, (out >> 8) & 255, out & 255], axis=-1).astype(np.uint8)
+        Image.fromarray(rgb).save(path)
+        return
     dtype = np.uint8 if out.max(initial=0) < 256 else np.uint16
     Image.fromarray(out.astype(dtype)).save(path)
 

@@ -49,6 +49,17 @@ def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def save_checkpoint_atomic(content: Any, path: Path | str) -> None:
+    """``torch.save`` into memory, then :func:`atomic_write_bytes`: a crash leaves the old file whole."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(content, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def write_json(path: Path | str, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 

@@ -1,0 +1,69 @@
+"""How a dataset's masks become training labels: one description, used everywhere.
+
+:class:`LabelSpec` holds what ``check`` found out about the masks (the raw value or packed
+colour of each class, whether masks are colour-coded, multilabel label names) and travels in
+checkpoints, so training, validation, evaluation and prediction read masks the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from segtrain.data.discovery import Sample
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """Raw mask value (or packed colour ``R*65536 + G*256 + B``) -> class index, and how to read masks."""
+
+    mapping: dict[int, int]
+    colour: bool = False
+    class_names: tuple[str, ...] | None = None
+    multilabel: tuple[str, ...] | None = field(default=None)
+
+    @classmethod
+    def from_report(cls, report) -> "LabelSpec":
+        """The spec ``check_dataset`` inferred."""
+        names = getattr(report, "class_names", None)
+        labels = getattr(report, "multilabel", None)
+        return cls(
+            {int(k): int(v) for k, v in report.label_mapping.items()},
+            bool(getattr(report, "colour_masks", False)),
+            tuple(names) if names else None,
+            tuple(labels) if labels else None,
+        )
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> "LabelSpec":
+        """The spec saved in a checkpoint's ``segtrain`` entry."""
+        names, labels = meta.get("class_names"), meta.get("multilabel")
+        return cls(
+            {int(k): int(v) for k, v in meta["label_mapping"].items()},
+            bool(meta.get("colour_masks", False)),
+            tuple(names) if names else None,
+            tuple(labels) if labels else None,
+        )
+
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "label_mapping": dict(self.mapping),
+            "colour_masks": self.colour,
+            "class_names": list(self.class_names) if self.class_names else None,
+            "multilabel": list(self.multilabel) if self.multilabel else None,
+        }
+
+
+def read_labels(sample: Sample, spec: LabelSpec) -> np.ndarray:
+    """The labels of one sample: ``(H, W)`` int64 class indices, or ``(L, H, W)`` 0/1 for multilabel masks."""
+    from segtrain.data.checks import apply_label_mapping
+    from segtrain.data.readers import read_mask
+
+    if spec.multilabel:
+        from segtrain.data.multilabel import read_multilabel
+
+        return read_multilabel(sample, spec.multilabel).astype(np.int64)
+    raw = read_mask(sample.mask, colour=True) if spec.colour else read_mask(sample.mask)
+    return apply_label_mapping(raw, spec.mapping)
