@@ -363,7 +363,7 @@ def _tune_threshold(run, resolved, spec, mode, val_samples) -> None:
     from segtrain.config import save_config
     from segtrain.data.datamodule import load_pair
     from segtrain.engine.threshold import ThresholdCounter
-    from segtrain.predict.predictor import Predictor, load_checkpoint
+    from segtrain.inference.predictor import Predictor, load_checkpoint
     from segtrain.runtime.rundir import save_checkpoint_atomic
 
     best = run.best if run.best.exists() else run.last
@@ -392,7 +392,7 @@ def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test
     """Score the run's best checkpoint on whole images of a split; writes ``evaluation.json``."""
     from segtrain.data.discovery import discover
     from segtrain.engine.evaluation import evaluate_samples
-    from segtrain.predict.predictor import Predictor
+    from segtrain.inference.predictor import Predictor
     from segtrain.runtime.rundir import RunDir, write_json
 
     rundir = RunDir.open(run)
@@ -439,8 +439,8 @@ def predict(
 ) -> list[Path]:
     """Masks for images of any size by tiled inference: ``out/<stem>.png`` (and ``<stem>_prob.tif``)."""
     from segtrain.data.readers import read_image
-    from segtrain.predict.predictor import Predictor
-    from segtrain.predict.writers import mask_values, write_mask, write_probabilities
+    from segtrain.inference.predictor import Predictor
+    from segtrain.inference.writers import mask_values, write_mask, write_probabilities
     from segtrain.runtime.rundir import RunDir
 
     files = _expand_inputs(inputs)

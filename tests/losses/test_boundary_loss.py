@@ -19,7 +19,7 @@ def test_hand_computed_2x2_square():
     # outside: distance to the nearest object pixel (1 beside an edge, sqrt 2 at a corner);
     # inside: -(distance to the nearest background pixel - 1) = 0 for every pixel of a 2x2 square
     expected = torch.tensor([[R2, 1, 1, R2], [1, 0, 0, 1], [1, 0, 0, 1], [R2, 1, 1, R2]], dtype=torch.float64)
-    maps = signed_distance_maps(square(4, 1, 3), 1, "binary", dtype=torch.float64)
+    maps = signed_distance_maps(square(4, 1, 3), 1, "binary", dtype=torch.float64, normalize=False)
     assert maps.shape == (1, 1, 4, 4)
     assert torch.allclose(maps[0, 0], expected)
 
@@ -28,7 +28,7 @@ def test_hand_computed_3x3_square_has_a_negative_core():
     # the centre of a 3x3 square is 2 from the background: -(2 - 1) = -1
     expected = torch.tensor([[R2, 1, 1, 1, R2], [1, 0, 0, 0, 1], [1, 0, -1, 0, 1], [1, 0, 0, 0, 1],
                              [R2, 1, 1, 1, R2]], dtype=torch.float64)
-    assert torch.allclose(signed_distance_maps(square(5, 1, 4), 1, "binary", dtype=torch.float64)[0, 0], expected)
+    assert torch.allclose(signed_distance_maps(square(5, 1, 4), 1, "binary", dtype=torch.float64, normalize=False)[0, 0], expected)
 
 
 def test_empty_and_full_masks_give_zero_maps():
@@ -38,25 +38,35 @@ def test_empty_and_full_masks_give_zero_maps():
 
 def test_multiclass_and_multilabel_channels():
     labels = torch.tensor([[[0, 1, 1, 0]]])  # class 2 absent: its map is 0
-    maps = signed_distance_maps(labels, 3, "multiclass", dtype=torch.float64)
+    maps = signed_distance_maps(labels, 3, "multiclass", dtype=torch.float64, normalize=False)
     assert maps.shape == (1, 2, 1, 4)
     assert maps[0, 0, 0].tolist() == [1, 0, 0, 1] and maps[0, 1].abs().sum() == 0
     ml = torch.tensor([[[[0, 1, 1, 0]], [[1, 1, 0, 0]]]])
-    maps = signed_distance_maps(ml, 2, "multilabel", dtype=torch.float64)
+    maps = signed_distance_maps(ml, 2, "multilabel", dtype=torch.float64, normalize=False)
     # pixel 0 lies 2 from the background (pixel 2): -(2 - 1) = -1; the image border is no boundary
     assert maps[0, 0, 0].tolist() == [1, 0, 0, 1] and maps[0, 1, 0].tolist() == [-1, 0, 1, 2]
 
 
 def test_ignored_pixels_count_as_background_in_the_maps():
     labels = torch.tensor([[[0, 1, 255, 0]]])
-    maps = signed_distance_maps(labels, 1, "binary", ignore_index=255, dtype=torch.float64)
+    maps = signed_distance_maps(labels, 1, "binary", ignore_index=255, dtype=torch.float64, normalize=False)
     assert maps[0, 0, 0].tolist() == [1, 0, 1, 2]
 
 
 def test_hand_computed_loss():
-    # p = 1/2 everywhere on the 2x2-square maps: mean of phi / 2 = (4 sqrt 2 + 8 * 1) / 16 / 2
+    # p = 1/2 everywhere on the 2x2-square maps: mean of phi / 2 = (4 sqrt 2 + 8 * 1) / 16 / 2 in pixels;
+    # the loss's maps are divided by the 4x4 image's diagonal sqrt(32)
     logits = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
-    assert boundary_loss(logits, square(4, 1, 3)).item() == pytest.approx((4 * R2 + 8) / 32, rel=1e-12)
+    assert boundary_loss(logits, square(4, 1, 3)).item() == pytest.approx((4 * R2 + 8) / 32 / 32**0.5, rel=1e-12)
+    raw = signed_distance_maps(square(4, 1, 3), 1, "binary", dtype=torch.float64, normalize=False)
+    assert boundary_loss(logits, square(4, 1, 3), raw).item() == pytest.approx((4 * R2 + 8) / 32, rel=1e-12)
+
+
+def test_normalised_maps_are_the_pixel_maps_over_the_diagonal():
+    labels = square(8, 2, 5).repeat(2, 1, 1)[:, :6, :]  # a 6x8 image: diagonal 10
+    raw = signed_distance_maps(labels, 1, "binary", dtype=torch.float64, normalize=False)
+    assert torch.allclose(signed_distance_maps(labels, 1, "binary", dtype=torch.float64), raw / 10)
+    assert signed_distance_maps(labels, 1, "binary").abs().max() <= 1
 
 
 @pytest.mark.parametrize("shift", [1, 2])

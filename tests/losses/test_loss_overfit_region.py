@@ -40,4 +40,5 @@ def test_dice_plus_warmed_up_boundary_overfits(mode):
     first, last, iou = overfit(loss, mode)
     assert loss.term_weight("boundary") == 1.0
     assert iou >= 0.95  # measured 0.970 to 0.990
-    assert last < 0 < first  # the boundary term has gone negative: probability sits inside the objects
+    assert last < first / 10
+    assert loss.last_values["boundary"] < 0  # probability sits inside the objects

@@ -14,7 +14,7 @@ from segtrain.data.discovery import Sample
 from segtrain.data.labels import LabelSpec, read_labels
 from segtrain.data.readers import read_image
 from segtrain.metrics.evaluator import SegmentationEvaluator
-from segtrain.predict.predictor import Predictor
+from segtrain.inference.predictor import Predictor
 
 
 def evaluate_samples(predictor: Predictor, samples: list[Sample]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from segtrain.metrics import confusion_metric, scores_from_confusion
 from segtrain.metrics.multilabel import multilabel_counts, scores_from_label_counts
 from segtrain.models import build_model
 from segtrain.models.decision import mode_of
-from segtrain.predict.tiling import logits_to_classes, tiled_logits
+from segtrain.inference.tiling import logits_to_classes, tiled_logits
 
 
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 3

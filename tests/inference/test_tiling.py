@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from segtrain.predict.tiling import logits_to_classes, logits_to_probabilities, tiled_logits
+from segtrain.inference.tiling import logits_to_classes, logits_to_probabilities, tiled_logits
 
 
 class Identity(torch.nn.Module):

@@ -19,7 +19,7 @@ from segtrain.data.transforms import normalize
 from segtrain.errors import UserError
 from segtrain.models import build_model
 from segtrain.models.decision import mode_of
-from segtrain.predict.tiling import logits_to_classes, logits_to_probabilities, tiled_logits
+from segtrain.inference.tiling import logits_to_classes, logits_to_probabilities, tiled_logits
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:

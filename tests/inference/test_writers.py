@@ -1,7 +1,7 @@
 import numpy as np
 from PIL import Image
 
-from segtrain.predict.writers import mask_values, write_mask
+from segtrain.inference.writers import mask_values, write_mask
 
 
 def test_masks_written_in_the_training_masks_values(tmp_path):
