@@ -113,6 +113,8 @@ def _labels(cfg, report, split_stems):
     spec = LabelSpec.from_report(report)
     mode = mode_of(int(report.num_classes), bool(spec.multilabel))
     option = cfg.loss.class_weights
+    if option != "none" and mode == "multilabel":
+        raise UserError("--class-weights: multilabel masks have no classes to weigh; set loss.pos_weight instead")
     if option == "none":
         weights = None
     elif isinstance(option, list):

@@ -74,9 +74,16 @@ def test_0_255_and_palette_masks_train(tmp_path):
 
     for style, classes in (("255", 2), ("palette", 3)):
         data = make_dataset(tmp_path / style, n=8, classes=classes, mask_style=style)
-        result = _train(data, tmp_path / f"run_{style}")
+        result = _train(data, tmp_path / f"run_{style}", class_weights="frequency")
         scores = segtrain.evaluate(result.run)
         assert len(scores["per_class"]) == classes
+        meta = torch.load(result.run / "checkpoints" / "last.ckpt", weights_only=True)["segtrain"]
+        train = json.loads((result.run / "split.json").read_text())["train"]
+        per_image = segtrain.check(data).class_pixels_per_image
+        pixels = np.sum([per_image[stem] for stem in train], axis=0)
+        frequency = pixels / pixels.sum()
+        expected = np.median(frequency) / frequency  # median frequency balancing, training masks only
+        np.testing.assert_allclose(meta["class_weights"], expected, rtol=1e-9)
 
 
 def test_colour_masks_with_classes_json_train_and_predict_colours(tmp_path):
