@@ -337,7 +337,9 @@ def _fit(cfg, report, samples, split_stems, run, plan, progress) -> TrainResult:
     checkpoint = trainer.checkpoint_callback
     best_score = checkpoint.best_model_score
     if resolved.train.tune_threshold:
-        _tune_threshold(run, resolved, spec, mode, val_samples)
+        from segtrain.engine.threshold import tune_threshold
+
+        tune_threshold(run, resolved, spec, mode, val_samples)
     if budget_stop is not None and budget_stop.stopped:
         stopped_by = "budget"
     elif trainer.early_stopping_callback is not None and trainer.early_stopping_callback.stopped_epoch:
@@ -353,41 +355,6 @@ def _fit(cfg, report, samples, split_stems, run, plan, progress) -> TrainResult:
         seconds=seconds,
         stopped_by=stopped_by,
     )
-
-
-def _tune_threshold(run, resolved, spec, mode, val_samples) -> None:
-    """Choose the sigmoid threshold on the validation images with the best weights; save it in the run."""
-    if mode == "multiclass":
-        logger.info("--tune-threshold: nothing to tune in multiclass mode (argmax decides)")
-        return
-    import torch
-
-    from segtrain.config import save_config
-    from segtrain.data.datamodule import load_pair
-    from segtrain.engine.threshold import ThresholdCounter
-    from segtrain.inference.predictor import Predictor, load_checkpoint
-    from segtrain.runtime.rundir import save_checkpoint_atomic
-
-    best = run.best if run.best.exists() else run.last
-    predictor = Predictor(load_checkpoint(best))
-    counter = ThresholdCounter(1 if mode == "binary" else int(predictor.meta["num_classes"]))
-    for sample in val_samples:
-        from segtrain.data.readers import read_image
-
-        logits = predictor.logits(read_image(sample.image))
-        labels = torch.from_numpy(load_pair(sample, spec)[1])
-        probs = torch.sigmoid(logits[0].float())
-        counter.add(probs, labels[None] if mode == "binary" else labels, resolved.data.ignore_index)
-    choice = counter.choose()
-    logger.info(f"tuned on {len(val_samples)} validation images: {choice.describe()}")
-    resolved.train.threshold = choice.threshold
-    save_config(resolved, run.config)
-    for path in (run.best, run.last):
-        if path.exists():
-            content = torch.load(path, map_location="cpu", weights_only=True)
-            content["segtrain"]["threshold"] = choice.threshold
-            content["segtrain"]["config"]["train"]["threshold"] = choice.threshold
-            save_checkpoint_atomic(content, path)
 
 
 def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test") -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Choosing the sigmoid threshold on the validation split (binary and multilabel runs).
+"""Choosing the sigmoid threshold on the validation split (binary and multilabel runs), and saving it in the run.
 
 The probabilities of all valid validation pixels are counted in 100 equal bins, separately
 for pixels that are foreground and background in the truth. For every candidate threshold
@@ -10,10 +10,13 @@ closest to 0.5. Multilabel runs share one threshold, chosen by the mean Dice ove
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+logger = logging.getLogger("segtrain")
 
 BINS = 100
 CANDIDATES = tuple(round(0.05 * k, 2) for k in range(1, 20))
@@ -64,3 +67,34 @@ class ThresholdCounter:
         scores = {t: self.dice(t) for t in CANDIDATES}
         best = max(scores, key=lambda t: (np.nan_to_num(scores[t], nan=-1.0), -abs(t - 0.5)))
         return ThresholdChoice(best, scores[best], scores[0.5], scores)
+
+
+def tune_threshold(run, resolved, spec, mode, val_samples) -> None:
+    """Choose the sigmoid threshold on the validation images with the best weights; save it in the run."""
+    if mode == "multiclass":
+        logger.info("--tune-threshold: nothing to tune in multiclass mode (argmax decides)")
+        return
+    from segtrain.config import save_config
+    from segtrain.data.labels import read_labels
+    from segtrain.data.readers import read_image
+    from segtrain.inference.predictor import Predictor, load_checkpoint
+    from segtrain.runtime.rundir import save_checkpoint_atomic
+
+    best = run.best if run.best.exists() else run.last
+    predictor = Predictor(load_checkpoint(best))
+    counter = ThresholdCounter(1 if mode == "binary" else int(predictor.meta["num_classes"]))
+    for sample in val_samples:
+        logits = predictor.logits(read_image(sample.image))
+        labels = torch.from_numpy(read_labels(sample, spec))
+        probs = torch.sigmoid(logits[0].float())
+        counter.add(probs, labels[None] if mode == "binary" else labels, resolved.data.ignore_index)
+    choice = counter.choose()
+    logger.info(f"tuned on {len(val_samples)} validation images: {choice.describe()}")
+    resolved.train.threshold = choice.threshold
+    save_config(resolved, run.config)
+    for path in (run.best, run.last):
+        if path.exists():
+            content = torch.load(path, map_location="cpu", weights_only=True)
+            content["segtrain"]["threshold"] = choice.threshold
+            content["segtrain"]["config"]["train"]["threshold"] = choice.threshold
+            save_checkpoint_atomic(content, path)

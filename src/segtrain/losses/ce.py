@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch.nn import functional as F
 
-from segtrain.losses.contract import clean_labels, compute_dtype, masked_mean, resolve_mode, valid_mask
+from segtrain.losses.contract import clean_labels, compute_dtype, masked_mean, resolve_mode, sigmoid_inputs, valid_mask
 
 
 def bce_with_logits(
@@ -52,11 +52,7 @@ def bce_with_logits(
     mode = resolve_mode(logits, labels, mode)
     if mode == "multiclass":
         raise ValueError("bce_with_logits needs binary or multilabel mode; use cross_entropy for multiclass")
-    logits = compute_dtype(logits)
-    valid = valid_mask(labels, ignore_index)
-    target = clean_labels(labels, valid).to(logits.dtype)
-    if mode == "binary":
-        target, valid = target.unsqueeze(1), valid.unsqueeze(1)
+    logits, target, valid = sigmoid_inputs(logits, labels, mode, ignore_index)
     if pos_weight is not None:
         pos_weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
         if pos_weight.dim() == 1:

@@ -101,6 +101,19 @@ class RegionInputs(NamedTuple):
     mode: str
 
 
+def sigmoid_inputs(
+    logits: torch.Tensor, labels: torch.Tensor, mode: str, ignore_index: int | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits in the compute dtype, 0/1 targets and the validity mask, all ``(B, C, H, W)``, for a
+    binary or multilabel loss (binary labels ``(B, H, W)`` get their channel axis)."""
+    logits = compute_dtype(logits)
+    valid = valid_mask(labels, ignore_index)
+    target = clean_labels(labels, valid).to(logits.dtype)
+    if mode == "binary":
+        target, valid = target.unsqueeze(1), valid.unsqueeze(1)
+    return logits, target, valid
+
+
 def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
     """``(B, H, W)`` class indices to a ``(B, num_classes, H, W)`` one-hot tensor of ``dtype``."""
     return F.one_hot(labels.long(), num_classes).permute(0, 3, 1, 2).to(dtype)

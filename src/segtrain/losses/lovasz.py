@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from segtrain.losses.contract import clean_labels, compute_dtype, one_hot, resolve_mode, valid_mask
+from segtrain.losses.contract import clean_labels, compute_dtype, one_hot, resolve_mode, sigmoid_inputs, valid_mask
 
 
 def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
@@ -75,11 +75,7 @@ def lovasz_hinge(
     mode = resolve_mode(logits, labels, mode)
     if mode == "multiclass":
         raise ValueError("lovasz_hinge needs binary or multilabel mode; use lovasz_softmax for multiclass")
-    logits = compute_dtype(logits)
-    valid = valid_mask(labels, ignore_index)
-    target = clean_labels(labels, valid).to(logits.dtype)
-    if mode == "binary":
-        target, valid = target.unsqueeze(1), valid.unsqueeze(1)
+    logits, target, valid = sigmoid_inputs(logits, labels, mode, ignore_index)
     valid = valid.to(logits.dtype)
     errors = F.relu(1 - logits * (2 * target - 1)) * valid
     return _lovasz_per_column(_flatten(errors), _flatten(target * valid)).mean()
