@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,15 +39,12 @@ def convert_instances(data: Path | str, out: Path | str, to: str = "semantic") -
     return convert(data, out, to=to)
 
 
-@dataclass
-class TrainResult:
-    run: Path
-    best_checkpoint: Path
-    best_val_dice: float | None
-    epochs: int
-    steps: int
-    seconds: float
-    stopped_by: str
+def __getattr__(name: str):
+    if name == "TrainResult":  # defined with the training it describes; imported lazily
+        from segtrain.engine.fit import TrainResult
+
+        return TrainResult
+    raise AttributeError(name)
 
 
 def _build_config(config, data: Path, overrides: dict[str, Any]):
@@ -70,7 +66,7 @@ def _build_config(config, data: Path, overrides: dict[str, Any]):
 
 
 _SECTIONS = {
-    "split_file": "data", "num_classes": "data", "norm": "model", "class_weights": "loss",
+    "split_file": "data", "num_classes": "data", "norm": "model", "init": "model", "class_weights": "loss",
 }
 
 
@@ -93,6 +89,9 @@ def _prepare(data: Path | str, config, options: dict[str, Any]):
     report = check(data, cfg.data.num_classes)
     if not report.ok:
         raise DataError(report.problems)
+    from segtrain.config.against_data import check_options_against_data
+
+    check_options_against_data(cfg, report)
     for notice in report.notices:
         logger.info(notice)
     from segtrain.data.split import resolve_split
@@ -282,79 +281,159 @@ def train(
     return _fit(cfg, report, samples, split_stems, run, planned, progress)
 
 
-def _fit(cfg, report, samples, split_stems, run, plan, progress) -> TrainResult:
-    import lightning as L
-
+def _fit(cfg, report, samples, split_stems, run, plan, progress) -> "TrainResult":
     from segtrain.config import save_config
-    from segtrain.data.datamodule import SegmentationDataModule, TrainPatches, WholeImages
-    from segtrain.engine.module import SegmentationModule
-    from segtrain.engine.trainer import build_trainer
-
-    train_samples = [samples[s] for s in split_stems["train"]]
-    val_samples = [samples[s] for s in split_stems["val"]]
-    train_sizes = [tuple(report.sizes[s.stem]) for s in train_samples]
-    in_channels, num_classes = int(report.channels), int(report.num_classes)
+    from segtrain.engine.fit import fit, resolve_run_config, run_meta
 
     spec, mode, class_weights = _labels(cfg, report, split_stems)
-    resolved = cfg.model_copy(deep=True)
-    resolved.data.num_classes = num_classes
-    resolved.data.label_mapping = dict(spec.mapping)
-    resolved.data.class_names = list(spec.class_names) if spec.class_names else None
-    resolved.data.colour_masks = spec.colour
-    resolved.data.multilabel = list(spec.multilabel) if spec.multilabel else None
-    for name in ("patch_size", "batch_size", "lr", "precision", "channels_last", "num_workers", "accumulate",
-                 "optimizer", "schedule", "loss"):
-        setattr(resolved.train, name, plan[name])
+    resolved = resolve_run_config(cfg, report, spec, plan)
     save_config(resolved, run.config)
+    meta = run_meta(resolved, report, spec, mode, class_weights, plan)
+    return fit(run, resolved, meta, report, samples, split_stems, plan, progress)
 
-    from segtrain import __version__
 
-    meta = {
-        "version": __version__,
-        "config": resolved.model_dump(mode="json"),
-        "in_channels": in_channels,
-        "num_classes": num_classes,
-        "mode": mode,
-        **spec.to_meta(),
-        "class_weights": class_weights,
-        "threshold": cfg.train.threshold,
-        "patch_size": plan["patch_size"],
-        "lr": plan["lr"],
-        "total_steps": plan["total_steps"],
-        "warmup_steps": plan["warmup_steps"],
-    }
-    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    module = SegmentationModule(meta)
-    patches = TrainPatches(train_samples, train_sizes, plan["patch_size"], spec, cfg.augment, cfg.data.ignore_index)
-    datamodule = SegmentationDataModule(
-        patches, WholeImages(val_samples, spec), plan["batch_size"], plan["num_workers"],
-        cfg.train.seed, plan["steps_per_epoch"] * plan["batch_size"] * plan["accumulate"],
-    )
-    trainer, budget_stop = build_trainer(run, resolved, plan, module.schedule, progress)
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
-    seconds = time.perf_counter() - start
-    checkpoint = trainer.checkpoint_callback
-    best_score = checkpoint.best_model_score
-    if resolved.train.tune_threshold:
-        from segtrain.engine.threshold import tune_threshold
+_EXTENDS = ("epochs", "budget", "max_steps")
+"""Options that ``resume`` accepts: they extend a run. Every other option must match the run's."""
 
-        tune_threshold(run, resolved, spec, mode, val_samples)
-    if budget_stop is not None and budget_stop.stopped:
-        stopped_by = "budget"
-    elif trainer.early_stopping_callback is not None and trainer.early_stopping_callback.stopped_epoch:
-        stopped_by = "early stopping"
-    else:
-        stopped_by = "planned end"
-    return TrainResult(
-        run=run.path,
-        best_checkpoint=run.best if run.best.exists() else run.last,
-        best_val_dice=None if best_score is None else float(best_score),
-        epochs=trainer.current_epoch,
-        steps=trainer.global_step,
-        seconds=seconds,
-        stopped_by=stopped_by,
-    )
+
+def resume(run: Path | str, data: Path | str | None = None, *, config=None, progress: bool | None = None,
+           verbose: bool = False, **options) -> "TrainResult":
+    """Continue the run in ``run`` from its ``last.ckpt`` (or from the start if it has none).
+
+    The run continues exactly as it was configured and planned: a killed run resumed ends with
+    the weights it would have had. ``epochs``, ``budget`` or ``max_steps`` extend it (also a
+    finished run); any other option, a ``config`` or a ``data`` folder that differ from the run's
+    are refused, since they would make a different run.
+    """
+    from segtrain.config import load_config
+    from segtrain.engine.fit import fit, run_meta
+    from segtrain.engine.resume import truncate_histories
+    from segtrain.inference.predictor import load_checkpoint
+    from segtrain.runtime.log import quiet_libraries
+    from segtrain.runtime.rundir import RunDir, write_json
+
+    rundir = RunDir.open_for_resume(run)
+    cfg = load_config(rundir.config)
+    _refuse_changes(rundir, cfg, data, config, options)
+    plan = load_plan(rundir.plan)
+    stems = json.loads(rundir.split.read_text())
+    report = check(cfg.data.root, cfg.data.num_classes)
+    if not report.ok:
+        raise DataError(report.problems)
+    samples = {s.stem: s for s in report.samples}
+    missing = [s for split in ("train", "val") for s in stems[split] if s not in samples]
+    if missing:
+        raise UserError(f"{cfg.data.root}: {len(missing)} image(s) of the run are missing (e.g. {missing[0]}); "
+                        "restore them to resume")
+    quiet_libraries(verbose)
+    checkpoint = load_checkpoint(rundir.last) if rundir.last.exists() else None
+    if checkpoint is not None:
+        meta, step = checkpoint["segtrain"], int(checkpoint.get("global_step", 0))
+    else:  # killed before the first checkpoint: start again from the beginning
+        spec, mode, class_weights = _labels(cfg, report, stems)
+        meta, step = run_meta(cfg, report, spec, mode, class_weights, plan), 0
+    del checkpoint
+    truncate_histories(rundir.path, step)
+    extend = _extension(plan, options, step, rundir)
+    if extend is None and _finished(rundir, step):
+        raise UserError(f"{rundir.path}: the run has finished ({step} steps); pass --epochs, --budget or "
+                        "--max-steps to train it longer")
+    if extend is not None:
+        cfg = cfg.model_copy(deep=True)
+        for name in ("epochs", "budget_s", "max_steps"):
+            setattr(cfg.train, name, extend.get(name))
+        meta = {**meta, "total_steps": plan["total_steps"], "config": cfg.model_dump(mode="json")}
+        write_json(rundir.plan, plan.to_dict())
+    logger.info(f"resuming {rundir.path} at step {step}" + (" (extended: " + ", ".join(
+        f"{k} {v}" for k, v in extend.items() if v is not None) + ")" if extend else ""))
+    return fit(rundir, cfg, meta, report, samples, stems, plan, progress,
+               resume_from=rundir.last if step else None,
+               extend_to_steps=plan["total_steps"] if extend is not None else None)
+
+
+def _refuse_changes(rundir, cfg, data, config, options) -> None:
+    """A different dataset, config or option would make a different run: refuse it in one line."""
+    if data is not None and Path(data).resolve() != Path(cfg.data.root).resolve():
+        raise UserError(f"{rundir.path} was trained on {cfg.data.root}, not {data}; leave DATA out to resume it, "
+                        "or start a new run with --out")
+    if config is not None:
+        from segtrain.config import load_config
+
+        other = load_config(config) if not hasattr(config, "model_dump") else config
+        for section in ("model", "augment", "loss", "train"):
+            ours, theirs = getattr(cfg, section).model_dump(mode="json"), getattr(other, section).model_dump(mode="json")
+            for key, value in theirs.items():
+                default = type(getattr(other, section)).model_fields[key].default
+                if value != default and value != ours.get(key) and key not in ("epochs", "budget_s", "max_steps"):
+                    raise UserError(f"{config}: {section}.{key} is {value!r} but {rundir.path} was trained with "
+                                    f"{ours.get(key)!r}; a run resumes with its own config: start a new run with --out")
+    nested = _overrides(**{k: v for k, v in options.items() if k not in _EXTENDS})
+    for section, values in nested.items():
+        for key, value in values.items():
+            if value is None:
+                continue
+            ours = getattr(getattr(cfg, section), key)
+            if key == "split_file":
+                continue  # the run's split.json is what it uses
+            if ours != value and not (isinstance(value, float) and ours is not None and abs(ours - value) <= 1e-12 * abs(value)):
+                flag = "--" + key.replace("_", "-")
+                raise UserError(f"{flag} {value}: {rundir.path} was trained with {section}.{key}={ours}; a resumed "
+                                f"run keeps its settings: leave {flag} out, or start a new run with --out")
+
+
+def _extension(plan, options, step, rundir):
+    """Apply ``--epochs`` / ``--budget`` / ``--max-steps`` to the plan of a resumed run (None if none given)."""
+    given = {k: options.get(k) for k in _EXTENDS if options.get(k) is not None}
+    if not given:
+        return None
+    from segtrain.config.schema import parse_duration
+
+    steps_per_epoch = int(plan["steps_per_epoch"])
+    done_epochs = step // steps_per_epoch
+    extend = {"epochs": None, "budget_s": None, "max_steps": None}
+    if "epochs" in given:
+        epochs = int(given["epochs"])
+        if epochs <= done_epochs:
+            raise UserError(f"--epochs {epochs}: {rundir.path} has already trained {done_epochs} epochs; "
+                            f"give more than {done_epochs}")
+        extend["epochs"] = epochs
+        plan.set("epochs", epochs, f"extended by --resume (was {plan['epochs']})", "user")
+        plan.set("total_steps", epochs * steps_per_epoch, "epochs x steps per epoch", "user")
+    if "budget" not in given and plan.get("budget_s") is not None:
+        plan.set("budget_s", None, "replaced by --epochs / --max-steps on --resume", "user")
+    if "max_steps" in given:
+        extend["max_steps"] = int(given["max_steps"])
+        if extend["max_steps"] <= step:
+            raise UserError(f"--max-steps {extend['max_steps']}: {rundir.path} is already at step {step}")
+        plan.set("total_steps", extend["max_steps"], "extended by --resume", "user")
+    if "budget" in given:
+        try:
+            budget = parse_duration(given["budget"])
+        except ValueError as exc:
+            raise UserError(f"--budget: {exc}") from None
+        extend["budget_s"] = budget
+        plan.set("budget_s", budget, "extended by --resume: more training time", "user")
+        step_s = float(plan.get("step_seconds") or 1.0)
+        plan.set("total_steps", step + int(budget / step_s), "estimated from the budget; re-planned while training",
+                 "user")
+        if "epochs" not in given:
+            plan.set("epochs", -1, "until the budget is used", "user")
+    return extend
+
+
+def _finished(rundir, step: int) -> bool:
+    """Whether the run's events record a stop at ``step`` (a run ended, not killed)."""
+    path = rundir.path / "events.jsonl"
+    if not path.exists():
+        return False
+    for line in path.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("kind") == "stop" and int(event.get("step", -1)) == step:
+            return True
+    return False
 
 
 def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test") -> dict[str, Any]:
@@ -386,6 +465,27 @@ def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test
     else:
         write_json(rundir.path / f"evaluation_{split}.json", result)
     return result
+
+
+def doctor(run: Path | str) -> dict[str, Any]:
+    """Findings about a run from its histories (also a killed run); writes ``findings.json``."""
+    from segtrain.diagnosis.doctor import diagnose_run, format_findings
+    from segtrain.diagnosis.findings import write_findings
+
+    path = Path(run)
+    if not path.is_dir() or not ((path / "metrics.csv").exists() or (path / "steps.csv").exists()):
+        raise UserError(f"{path}: not a run folder with training histories (metrics.csv, steps.csv); "
+                        "pass the --out folder of a 'segtrain train'")
+    meta = {}
+    if (path / "config.yaml").exists():
+        from segtrain.config import load_config
+
+        cfg = load_config(path / "config.yaml")
+        meta = {"num_classes": cfg.data.num_classes, "class_names": cfg.data.class_names, "lr": cfg.train.lr,
+                "precision": cfg.train.precision}
+    findings = diagnose_run(path, meta)
+    write_findings(path / "findings.json", findings)
+    return {"run": str(path), "findings": [f.to_dict() for f in findings], "text": format_findings(findings)}
 
 
 def _expand_inputs(inputs: Sequence[Path | str]) -> list[Path]:

@@ -599,3 +599,19 @@ def test_mask_formats_never_modify_the_data(tmp_path: Path) -> None:
     for name in "cji":
         check_dataset(tmp_path / name)
     assert _snapshot(tmp_path) == before
+
+
+def test_a_value_on_a_few_pixels_is_a_stray_value_not_a_class(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d", n=6, size=(32, 32))
+    mask = np.array(Image.open(root / "masks" / "img_002.png"))
+    mask[5, 5] = 7
+    Image.fromarray(mask).save(root / "masks" / "img_002.png")
+    report = check_dataset(root)
+    assert report.problems == [f"{root / 'masks' / 'img_002.png'}: value 7 on only 1 pixel of the whole dataset: "
+                               "a stray value, not a class; fix the mask (or pass --num-classes 3 if it is a class)"]
+    assert report.notices == []  # a failed check says only what must be fixed
+    assert check_dataset(root, num_classes=3).ok
+    mask[5, 5:10] = 7  # 5 pixels: a (rare) class
+    Image.fromarray(mask).save(root / "masks" / "img_002.png")
+    report = check_dataset(root)
+    assert report.ok and report.num_classes == 3

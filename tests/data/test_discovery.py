@@ -178,4 +178,18 @@ def test_images_folder_without_images_raises(tmp_path: Path) -> None:
     _png(tmp_path / "images" / ".hidden.png")
     with pytest.raises(UserError) as info:
         discover(tmp_path)
-    assert str(info.value).startswith(f"{tmp_path / 'images'}: no images (.png, .jpg, .tif) found; ")
+    assert str(info.value).startswith(f"{tmp_path / 'images'}: no images (.png, .jpg, .tif) found (only readme.txt); ")
+
+
+def test_system_files_are_skipped_silently_and_odd_masks_explained(tmp_path: Path) -> None:
+    _png(tmp_path / "images" / "a.png")
+    _png(tmp_path / "masks" / "a.png")
+    _png(tmp_path / "images" / "b.png")
+    (tmp_path / "masks" / "b.bmp").write_bytes(b"BM")
+    for folder in ("images", "masks"):
+        (tmp_path / folder / "Thumbs.db").write_bytes(b"\0")
+        (tmp_path / folder / "desktop.ini").write_text("[x]")
+    found = discover(tmp_path)
+    assert not any("Thumbs.db" in n or "desktop.ini" in n for n in found.notices)
+    assert found.problems == [f"{tmp_path / 'images' / 'b.png'}: no mask (b.bmp is not a mask format: save it as "
+                              f".png or .tif); add {tmp_path / 'masks' / 'b.png'} or remove the image"]

@@ -376,3 +376,14 @@ def test_colour_read_of_rgb_tiff(tmp_path) -> None:
     with pytest.raises(ColourMaskError):
         read_mask(tmp_path / "c.tif")
     assert read_mask(tmp_path / "c.tif", colour=True)[0, 5] == _packed(1, 2, 3)
+
+
+def test_content_must_match_the_suffix(tmp_path) -> None:
+    Image.fromarray(np.full((8, 8), 9, np.uint8)).save(tmp_path / "a.png", format="JPEG")
+    with pytest.raises(ReadError, match=r"a\.png: holds JPEG data but is named \.png; rename it to a\.jpg"):
+        read_image(tmp_path / "a.png")
+    with pytest.raises(ReadError, match="holds JPEG data"):
+        read_mask(tmp_path / "a.png")
+    Image.fromarray(np.full((8, 8), 9, np.uint8)).save(tmp_path / "b.jpg", format="PNG")
+    with pytest.raises(ReadError, match=r"b\.jpg: holds PNG data but is named \.jpg; rename it to b\.png"):
+        read_image(tmp_path / "b.jpg")

@@ -1,9 +1,10 @@
+import errno
 import os
 
 import pytest
 
 from segtrain.errors import UserError
-from segtrain.runtime.rundir import RunDir, atomic_write_bytes
+from segtrain.runtime.rundir import RunDir, atomic_write_bytes, created_mark, output_error, remove_created
 
 
 def test_create_refuses_existing_run_unless_overwrite(tmp_path):
@@ -36,3 +37,39 @@ def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]  # no temporary left behind
+
+
+def test_a_failed_write_names_the_file_not_its_temporary(tmp_path, monkeypatch):
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(tmp_path / "plan.json", b"{}")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "plan.json")
+    assert output_error(info.value) == f"{tmp_path / 'plan.json'}: no space left on device; free space or pass another --out"
+    assert list(tmp_path.iterdir()) == []
+    assert output_error(OSError(errno.EIO, "I/O error", "x")) is None  # not the user's to fix: a traceback
+
+
+def test_check_free_refuses_a_file_in_the_way(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(UserError, match="f/run: cannot be created, .*f is a file, not a folder"):
+        RunDir.check_free(tmp_path / "f" / "run")
+    with pytest.raises(UserError, match="f: is a file, not a folder"):
+        RunDir.check_free(tmp_path / "f")
+
+
+def test_remove_created_undoes_what_this_command_made(tmp_path):
+    earlier = RunDir.create(tmp_path / "earlier")
+    mark = created_mark()
+    RunDir.create(tmp_path / "new" / "r")
+    (tmp_path / "given").mkdir()
+    (tmp_path / "given" / "notes.txt").write_text("the user's")
+    RunDir.create(tmp_path / "given").split.write_text("{}")
+    trained = RunDir.create(tmp_path / "trained")
+    trained.last.write_bytes(b"weights")
+    remove_created(mark)
+    assert earlier.checkpoints.is_dir() and not (tmp_path / "new").exists()
+    assert [p.name for p in (tmp_path / "given").iterdir()] == ["notes.txt"]
+    assert trained.last.exists()  # a run with a checkpoint is kept: it can be resumed

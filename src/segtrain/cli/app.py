@@ -126,6 +126,7 @@ _PLAN_OPTIONS = (
     "epochs", "batch_size", "accumulate", "lr", "patch_size", "budget", "max_steps", "steps_per_epoch", "optimizer",
     "schedule", "loss", "precision", "norm", "num_classes", "split", "seed", "class_weights",
 )
+_TRAIN_ONLY = ("threshold", "tune_threshold", "clip_grad", "init")
 
 
 def _class_weights(text: str | None):
@@ -142,7 +143,7 @@ def _options(values: dict) -> dict:
     options = {name: values[name] for name in _PLAN_OPTIONS}
     options["lr_find"] = False if values["no_lr_find"] else None
     options["class_weights"] = _class_weights(values["class_weights"])
-    for name in ("threshold", "tune_threshold"):
+    for name in _TRAIN_ONLY:
         if name in values:
             options[name] = values[name] or None
     return options
@@ -204,8 +205,11 @@ def lr_find(
 
 @app.command()
 def train(
-    data: Path = typer.Argument(..., help="Dataset folder holding images/ and masks/."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder to create."),
+    data: Optional[Path] = typer.Argument(None, help="Dataset folder holding images/ and masks/ (not needed with --resume)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to create."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue this run folder from its last checkpoint; with --epochs, --budget or "
+                               "--max-steps, train a finished run longer."),
     plan_file: Optional[Path] = typer.Option(None, "--plan", help="A plan.json from 'segtrain plan'; options given here override it."),
     epochs: Optional[int] = _EPOCHS, batch_size: Optional[int] = _BATCH, accumulate: Optional[int] = _ACCUMULATE,
     lr: Optional[float] = _LR, patch_size: Optional[int] = _PATCH, budget: Optional[str] = _BUDGET,
@@ -214,6 +218,9 @@ def train(
     precision: Optional[str] = _PRECISION, norm: Optional[str] = _NORM, no_lr_find: bool = _NO_LR_FIND,
     num_classes: Optional[int] = _CLASSES, split: Optional[Path] = _SPLIT, seed: Optional[int] = _SEED,
     class_weights: Optional[str] = _CLASS_WEIGHTS, config: Optional[Path] = _CONFIG,
+    clip_grad: Optional[float] = typer.Option(
+        None, "--clip-grad", help="Clip the gradients' total norm to this value before each update."),
+    init: Optional[str] = typer.Option(None, "--init", help="Weight initialisation: default, kaiming or xavier."),
     threshold: Optional[float] = typer.Option(
         None, "--threshold", help="Probability above which a pixel is foreground (binary, multilabel; default 0.5)."),
     tune_threshold: bool = typer.Option(
@@ -222,15 +229,23 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the libraries' messages."),
 ) -> None:
-    """Check, split, plan and train a U-Net; writes the run folder."""
+    """Check, split, plan and train a U-Net; writes the run folder. --resume RUN continues one."""
     _console(quiet, verbose)
     from segtrain import api
 
     options = _options(locals())
-    result = api.train(
-        data, out, config=config, plan=plan_file, overwrite=overwrite,
-        progress=None if not quiet else False, verbose=verbose, **options,
-    )
+    progress = None if not quiet else False
+    if resume is not None:
+        if out is not None and out.resolve() != resume.resolve():
+            raise UserError(f"--out {out} with --resume {resume}: a resumed run stays in its folder; leave --out out")
+        if plan_file is not None:
+            raise UserError("--plan with --resume: a resumed run keeps its own plan.json; leave --plan out")
+        result = api.resume(resume, data, config=config, progress=progress, verbose=verbose, **options)
+    else:
+        if data is None or out is None:
+            raise UserError("train needs DATA and --out RUN (or --resume RUN to continue a run)")
+        result = api.train(data, out, config=config, plan=plan_file, overwrite=overwrite,
+                           progress=progress, verbose=verbose, **options)
     _summary(result)
 
 
@@ -238,11 +253,30 @@ def _summary(result) -> None:
     from segtrain.engine.callbacks import format_seconds
 
     dice = "n/a" if result.best_val_dice is None else f"{result.best_val_dice:.4f}"
+    problems = [f for f in result.findings if f.severity in ("warning", "error")]
     logger.info(
         f"trained {result.epochs} epochs, {result.steps} steps in {format_seconds(result.seconds)} "
         f"(stopped by {result.stopped_by}); best validation Dice {dice}\n"
-        f"run folder: {result.run}  checkpoint: {result.best_checkpoint}"
+        f"run folder: {result.run}  checkpoint: {result.best_checkpoint}\n"
+        + (f"{len(problems)} finding(s) above; details: segtrain doctor {result.run}" if problems
+           else f"no problems found; segtrain doctor {result.run} tells more")
     )
+
+
+@app.command()
+def doctor(
+    run: Path = typer.Argument(..., help="Run folder written by 'segtrain train' (also a run that was killed)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Diagnose a run from its recorded histories: divergence, overfitting, underfitting, gradients, data loading."""
+    _console(quiet=as_json)
+    from segtrain import api
+
+    result = api.doctor(run)
+    if as_json:
+        _print_json(result)
+        return
+    logger.info(result["text"])
 
 
 @app.command()
@@ -316,17 +350,56 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: turn user errors into exit code 2 and one line each."""
+    """Console entry point: a problem the user can fix exits with code 2 and one line on stderr.
+
+    Such problems are :class:`UserError` (one line per problem of a :class:`DataError`), an
+    OSError on an output path (full disk, no permission, read-only, a file in the way) and a
+    usage error (an unknown option, ``--lr abc``). A run folder the command created is removed
+    again, so a refused command changes nothing on disk. ``--help`` exits 0; no arguments show
+    the help (exit code 2); anything else is a bug and shows its traceback (exit code 1).
+    """
+    from typer import Abort, BadParameter, TyperException
+
+    from segtrain.runtime.rundir import created_mark, output_error, remove_created
+
+    mark, code, lines = created_mark(), None, []
     try:
-        app()
+        code = app(standalone_mode=False)
     except UserError as exc:
         lines = exc.problems if isinstance(exc, DataError) else [str(exc)]
-        for line in lines:
-            sys.stderr.write(f"error: {line}\n")
-        sys.exit(2)
+    except OSError as exc:
+        line = output_error(exc)
+        if line is None:
+            raise
+        lines = [line]
+    except TyperException as exc:  # usage errors, raised as they are without standalone mode
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()
+            sys.exit(2)
+        message = exc.format_message()
+        errors = getattr(exc.__cause__, "errors", None)  # typer parses values with pydantic
+        if isinstance(exc, BadParameter) and callable(errors) and errors():
+            first = errors()[0]
+            kind = {"float_parsing": "float", "int_parsing": "integer"}.get(first.get("type"))
+            detail = f"is not a valid {kind}." if kind else f"is not valid: {first.get('msg')}"
+            message = message[: message.index(": ") + 2] + f"{first.get('input')!r} {detail}"
+        elif getattr(exc, "ctx", None) is not None:
+            message = f"{message.rstrip('.')}; see '{exc.ctx.command_path} --help'"
+        lines = [message]
     except KeyboardInterrupt:
+        code = 130
+    except Abort:  # end of input at a prompt
+        sys.stderr.write("Aborted!\n")
+        sys.exit(1)
+    if code == 130:  # typer turns Ctrl-C into exit code 130
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    if not lines:
+        sys.exit(code if isinstance(code, int) else 0)
+    remove_created(mark)
+    for line in lines:
+        sys.stderr.write("error: " + " ".join(str(line).splitlines()) + "\n")
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ def parse_duration(value: str | float | int) -> float:
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
-        match = _DURATION.match(str(value))
+        match = _DURATION.match(str(value).strip().removeprefix("-"))
+        if match and any(match.groups()) and str(value).strip().startswith("-"):
+            raise ValueError(f"{value!r}: a duration must be positive; write e.g. 90s, 5m or 1h30m")
         if not match or not any(match.groups()):
             raise ValueError(f"{value!r} is not a duration; write e.g. 90s, 5m or 1h30m")
         h, m, s = (float(g) if g else 0.0 for g in match.groups())
@@ -79,6 +81,9 @@ class ModelConfig(_Strict):
     """Activation after each normalisation."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout probability at the bottleneck."""
+    init: Literal["default", "kaiming", "xavier"] = "default"
+    """Weight initialisation of the convolutions: PyTorch's default (Kaiming-uniform with a=sqrt(5)),
+    ``kaiming`` (He normal, fan-out, for ReLU-like activations) or ``xavier`` (Glorot uniform)."""
 
 
 class AugmentConfig(_Strict):
@@ -157,6 +162,17 @@ class TrainConfig(_Strict):
     channels_last: bool | None = None
     early_stop_patience: int | None = Field(20, ge=1)
     """Stop after this many validations without improvement; ``None`` disables."""
+    clip_grad: float | None = Field(None, gt=0)
+    """Clip the gradients' total L2 norm to this value before each update; ``None``: no clipping."""
+    checkpoint_every_s: float = 600.0
+    """Besides every epoch, ``last.ckpt`` is written after the first step that ends this many seconds
+    after the previous write (accepts ``"10m"``-style text)."""
+    max_recoveries: int = Field(3, ge=0)
+    """Non-finite or exploding steps rolled back before training stops."""
+    recovery_lr_factor: float = Field(0.5, gt=0, lt=1)
+    """Each roll-back multiplies the learning rate by this factor."""
+    deterministic: bool = False
+    """Ask PyTorch for deterministic algorithms (slower on a GPU; resumed runs then match exactly)."""
     num_workers: int | None = Field(None, ge=0)
     accelerator: str = "auto"
     devices: int | str = "auto"
@@ -177,6 +193,11 @@ class TrainConfig(_Strict):
     @classmethod
     def _budget(cls, value):
         return None if value is None else parse_duration(value)
+
+    @field_validator("checkpoint_every_s", mode="before")
+    @classmethod
+    def _checkpoint_every(cls, value):
+        return parse_duration(value)
 
 
 class SegtrainConfig(_Strict):

@@ -44,7 +44,8 @@ Rules, in order
 6. Inferred: a set whose masks all hold only {0, 1} or only {0, 255} is binary (255
    read as 1); so is a set where at least 75% of the masks are binary and at most 10%
    are not, each non-binary mask being a problem; anything else has one class per
-   distinct value, renumbered 0..K-1 in sorted order.
+   distinct value, renumbered 0..K-1 in sorted order; a value on at most 4 pixels (and 0.1%
+   of the pixels) of the whole set is a stray value: one problem per mask holding it.
 
 Nothing on disk is written or modified.
 """
@@ -80,6 +81,9 @@ _JPEG_MAX_SHARE = 0.25  # ... JPEG: edge ringing covers 10-20% of small masks wi
 _GRAY_AS_COLOUR = 65793  # gray g as the packed colour (g, g, g)
 _MAX_COLOURS = 12  # colours listed in the colour-mask problem
 _LUT_RANGE = 1 << 17  # apply_label_mapping: a lookup table up to this range (1 MiB), else binary search
+_MIN_SIDE = 3  # a side shorter than a 3x3 convolution holds no shape to learn: an export slip (a 1x1 placeholder)
+_STRAY_PIXELS = 4  # an inferred class value on at most this many pixels ...
+_STRAY_SHARE = 1e-3  # ... and at most this share of all mask pixels is a stray value (a slip), not a learnable class
 
 
 @dataclass
@@ -95,7 +99,8 @@ class CheckReport:
     problems : list of str
         One line per problem; empty means the dataset is usable.
     notices : list of str
-        Informational lines (inferred classes, 0/255 masks, lossy masks ...).
+        Informational lines (inferred classes, 0/255 masks, lossy masks ...); empty when there
+        are problems, so a failed check shows only what must be fixed.
     channels : int or None
         Channel count shared by all images (1 or 3); None if mixed or unknown.
     num_classes : int
@@ -248,6 +253,9 @@ def _scan(sample: Sample, colour: bool = False) -> _Scan:
         del image
     except ReadError as exc:
         scan.problems.append(str(exc))
+    if scan.size is not None and min(scan.size) < _MIN_SIDE:
+        scan.problems.append(f"{sample.image}: only {scan.size[0]}x{scan.size[1]} pixels (HxW); images need at least "
+                             f"{_MIN_SIDE} pixels per side, re-export it at full size or remove it")
     try:
         try:
             mask = read_mask(sample.mask, colour=colour)
@@ -328,6 +336,7 @@ def _inferred(decoded: list[_Scan], report: CheckReport) -> dict[int, int]:
                 s.problems.append(f"{s.sample.mask}: holds both 1 and 255 as foreground, unlike "
                                   f"the other {len(binary)} masks; use one value for the foreground")
         return mapping
+    _stray_values(decoded)
     distinct = sorted(set().union(*(s.values.tolist() for s in decoded)))
     consecutive = distinct == list(range(len(distinct)))
     shown = f"0..{distinct[-1]}" if consecutive else _fmt_values(distinct)
@@ -336,6 +345,23 @@ def _inferred(decoded: list[_Scan], report: CheckReport) -> dict[int, int]:
     if not consecutive:
         report.notices.append(_renumber_notice(distinct))
     return {v: i for i, v in enumerate(distinct)}
+
+
+def _stray_values(decoded: list[_Scan]) -> None:
+    """Rule 6: a problem for each mask holding a value too rare to be a class (a few pixels in the whole set)."""
+    values, counts = _histogram(decoded)
+    total = int(counts.sum())
+    stray = {int(v): int(n) for v, n in zip(values, counts) if n <= _STRAY_PIXELS and n <= _STRAY_SHARE * total}
+    if not stray or len(values) - len(stray) < 2:
+        return
+    for s in decoded:
+        held = [v for v in s.values.tolist() if v in stray]
+        if held:
+            one, pixels = len(held) == 1, sum(stray[v] for v in held)
+            s.problems.append(
+                f"{s.sample.mask}: {'value' if one else 'values'} {_fmt_values(held)} on only "
+                f"{_n(pixels, 'pixel')} of the whole dataset: a stray value, not a class; fix the mask "
+                f"(or pass --num-classes {len(values)} if {'it is a class' if one else 'they are classes'})")
 
 
 def _given(decoded: list[_Scan], num_classes: int, report: CheckReport, problems: list[str]) -> dict[int, int]:
@@ -599,7 +625,7 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
         if num_classes is not None:
             report.notices.append("--num-classes is ignored for multilabel masks: one output per label")
         check_multilabel(found.samples, report)
-        return report
+        return _only_problems(report)
     classes, bad_file = None, False
     try:
         classes = read_class_file(found.root)
@@ -644,6 +670,13 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
     if valid and empty:
         which = f"class {empty[0]} has" if len(empty) == 1 else f"classes {_fmt_values(empty)} have"
         report.notices.append(f"{which} no pixels in any valid mask")
+    return _only_problems(report)
+
+
+def _only_problems(report: CheckReport) -> CheckReport:
+    """A failed check says only what must be fixed: its notices are dropped (one line per problem)."""
+    if report.problems:
+        report.notices = []
     return report
 
 

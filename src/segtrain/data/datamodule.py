@@ -29,6 +29,12 @@ def load_pair(sample: Sample, labels: LabelSpec) -> tuple[np.ndarray, np.ndarray
     return normalize(read_image(sample.image)), read_labels(sample, labels)
 
 
+def sample_files(sample: Sample) -> list:
+    """The image of a sample, then its mask file(s): what an error while loading it names."""
+    labels = getattr(sample, "labels", None)
+    return [sample.image, *(path for _, path in labels)] if labels else [sample.image, sample.mask]
+
+
 class TrainPatches(Dataset):
     """Random augmented patches; its length is the number of covering tiles of all images."""
 
@@ -48,16 +54,25 @@ class TrainPatches(Dataset):
     def __len__(self) -> int:
         return int(self.ends[-1]) if len(self.ends) else 0
 
+    def files(self, item: tuple[int, int]) -> list:
+        """The files behind the patch ``item`` (for error messages)."""
+        return sample_files(self.samples[self.sample_of(item[0])])
+
+    def sample_of(self, index: int) -> int:
+        """The number of the image (in ``samples``) that patch ``index`` comes from."""
+        return int(np.searchsorted(self.ends, index, side="right"))
+
     def __getitem__(self, item: tuple[int, int]):
+        """An augmented ``(C, P, P)`` patch, its labels and the number of its image in ``samples``."""
         index, seed = item
         rng = np.random.default_rng(seed)
-        sample = self.samples[int(np.searchsorted(self.ends, index, side="right"))]
-        image, mask = load_pair(sample, self.labels)
+        number = self.sample_of(index)
+        image, mask = load_pair(self.samples[number], self.labels)
         image, mask = sample_patch(
             image, mask, self.patch, rng, self.augment_config.rare_class_share, self.ignore_index
         )
         image, mask = augment(image, mask, rng, self.augment_config)
-        return torch.from_numpy(image), torch.from_numpy(mask)
+        return torch.from_numpy(image), torch.from_numpy(mask), number
 
 
 class WholeImages(Dataset):
@@ -68,6 +83,10 @@ class WholeImages(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def files(self, index: int) -> list:
+        """The files behind item ``index`` (for error messages)."""
+        return sample_files(self.samples[index])
 
     def __getitem__(self, index: int):
         image, mask = load_pair(self.samples[index], self.labels)
@@ -87,6 +106,8 @@ class SeededSampler(Sampler):
     def __init__(self, n: int, seed: int, length: int | None = None):
         self.n, self.seed, self.length = n, seed, length or n
         self.epochs_started = 0
+        self.skip = 0
+        """Items of the next epoch already consumed before a resume: its first ``__iter__`` starts after them."""
 
     def __len__(self) -> int:
         return self.length
@@ -108,16 +129,53 @@ class SeededSampler(Sampler):
             yield cached[0][k % self.n], cached[1][k % self.n]
 
     def __iter__(self):
-        start = self.epochs_started * self.length
+        if self.position is not None:  # where a (resumed) run stands, from its trainer's counters
+            self.epochs_started, self.skip = self.position()
+        start, skip = self.epochs_started * self.length, min(self.skip, self.length)
         self.epochs_started += 1
-        return self.stream(start, self.length)
+        self.skip = 0
+        return self.stream(start + skip, self.length - skip)
+
+    position = None
+    """``position() -> (epoch, items already consumed in it)``; set by :class:`ResumableLoader`."""
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over a :class:`SeededSampler` that starts each pass where the run stands.
+
+    :meth:`follow` ties the sampler to a Lightning loop: every pass starts at the loop's epoch
+    and skips the batches it has already processed in it (restored from a checkpoint, they say
+    exactly where an interrupted run stopped), so a resumed run draws the patches the
+    interrupted one would have drawn next, whether it stopped mid-epoch or at an epoch's end.
+    ``state_dict`` makes Lightning treat the loader as resumable; the position itself always
+    comes from the loop's counters.
+    """
+
+    def follow(self, fit_loop) -> None:
+        def position() -> tuple[int, int]:
+            epoch = fit_loop.epoch_progress.current.completed
+            done = fit_loop.epoch_loop.batch_progress.current.processed
+            if done >= len(self):  # the epoch is over: the next one starts afresh
+                return epoch + 1, 0
+            return epoch, done * self.batch_size
+
+        self.sampler.position = position
+
+    def state_dict(self) -> dict:
+        position = self.sampler.position
+        epoch, skip = position() if position is not None else (self.sampler.epochs_started, 0)
+        return {"epoch": epoch, "skip": skip}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Nothing to load: the position comes from the restored loop (see :meth:`follow`)."""
 
 
 class SegmentationDataModule(L.LightningDataModule):
     """Training patches and whole validation images for one run.
 
-    Steps per epoch are ``ceil(patches / batch_size)`` (the last, smaller batch is kept), or
-    ``ceil(samples_per_epoch / batch_size)`` when the plan sets the steps per epoch.
+    One loader batch is one weight update: ``batch_size`` is the effective batch (the module cuts
+    it into micro-batches). Steps per epoch are ``ceil(patches / batch_size)`` (the last, smaller
+    batch is kept), or ``ceil(samples_per_epoch / batch_size)`` when the plan sets the steps per epoch.
     """
 
     def __init__(
@@ -139,12 +197,15 @@ class SegmentationDataModule(L.LightningDataModule):
         return {"num_workers": workers, "persistent_workers": workers > 0}
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(
+        loader = ResumableLoader(
             self.train_set,
             batch_size=self.batch_size,
             sampler=SeededSampler(len(self.train_set), self.seed, self.samples_per_epoch),
             **self._loader_options(),
         )
+        if self.trainer is not None:
+            loader.follow(self.trainer.fit_loop)
+        return loader
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=1, shuffle=False, **self._loader_options())

@@ -5,8 +5,9 @@ The dataset contract::
     DATA/images/<stem>.<ext>    .png .jpg .jpeg .tif .tiff (any case)
     DATA/masks/<stem>.<ext>     .png .tif .tiff (.jpg/.jpeg read, with a notice)
 
-Images and masks pair by stem. Hidden files (names starting with ``.``), folders
-and files with other extensions are ignored. Nothing is read beyond the folder
+Images and masks pair by stem. Hidden files (names starting with ``.``), system
+files (``Thumbs.db``, ``desktop.ini``) and folders are skipped silently; files with
+other extensions are ignored with a notice. Nothing is read beyond the folder
 listings and nothing on disk is changed.
 
 Problems that the user must fix but that do not stop the scan (an image without
@@ -35,6 +36,7 @@ LOSSY_MASK_EXTS: frozenset[str] = frozenset({".jpg", ".jpeg"})
 
 _LOSSY_NOTICE = "lossy format; values near class boundaries may be wrong, save masks as PNG"
 _MAX_LISTED = 3  # per-file notices beyond this are folded into one summary line
+_SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini"})  # written by file browsers: skipped silently
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def _listing(folder: Path, exts: frozenset[str]) -> tuple[dict[str, list[Path]],
     by_stem: dict[str, list[Path]] = defaultdict(list)
     ignored: list[Path] = []
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name.startswith(".") or not entry.is_file():
+        if entry.name.startswith(".") or entry.name.lower() in _SYSTEM_FILES or not entry.is_file():
             continue
         if entry.suffix.lower() in exts:
             by_stem[entry.stem].append(entry)
@@ -129,10 +131,14 @@ def _require_folder(path: Path, fix: str, absent: str = "missing") -> None:
         raise UserError(f"{path}: not a folder; {fix}")
 
 
+def _names(files: list[Path]) -> str:
+    """The first few names of ``files``, then how many more."""
+    more = f" and {len(files) - _MAX_LISTED} more" if len(files) > _MAX_LISTED else ""
+    return ", ".join(p.name for p in files[:_MAX_LISTED]) + more
+
+
 def _ignored_notice(folder: Path, ignored: list[Path], what: str) -> str:
-    names = ", ".join(p.name for p in ignored[:_MAX_LISTED])
-    more = f" and {len(ignored) - _MAX_LISTED} more" if len(ignored) > _MAX_LISTED else ""
-    return f"{folder}: ignored {len(ignored)} file(s) that are not {what} ({names}{more})"
+    return f"{folder}: ignored {len(ignored)} file(s) that are not {what} ({_names(ignored)})"
 
 
 def discover(root: Path | str) -> Discovery:
@@ -168,8 +174,9 @@ def discover(root: Path | str) -> Discovery:
     masks, ignored_masks = _listing(masks_dir, MASK_EXTS | LOSSY_MASK_EXTS)
     label_files = _label_files(images, masks)
     if not images:
+        found_only = f" (only {_names(ignored_images)})" if ignored_images else ""
         raise UserError(
-            f"{images_dir}: no images (.png, .jpg, .tif) found; "
+            f"{images_dir}: no images (.png, .jpg, .tif) found{found_only}; "
             f"put the images there as <stem>.png, <stem>.jpg or <stem>.tif"
         )
 
@@ -193,9 +200,11 @@ def discover(root: Path | str) -> Discovery:
         if not mask_paths and stem in label_files:
             continue  # multilabel: one mask file per label, paired below
         if not mask_paths:
+            other = next((p for p in ignored_masks if p.stem == stem), None)
+            why = f" ({other.name} is not a mask format: save it as .png or .tif)" if other else ""
             for path in image_paths:
                 found.problems.append(
-                    f"{path}: no mask; add {masks_dir / (stem + mask_ext)} or remove the image"
+                    f"{path}: no mask{why}; add {masks_dir / (stem + mask_ext)} or remove the image"
                 )
         elif not image_paths:
             for path in mask_paths:

@@ -29,6 +29,10 @@ from segtrain.errors import UserError
 
 TIFF_EXTS = frozenset({".tif", ".tiff"})
 
+_SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+"""The format a PNG/JPEG suffix promises: a file holding another one is refused (a JPEG named
+``.png`` would pass lossy masks off as exact)."""
+
 _REEXPORT = "re-export the file or remove it"
 
 
@@ -88,6 +92,16 @@ def _decode_failed(path: Path, exc: BaseException) -> ReadError:
     return ReadError(path, f"truncated or corrupt file ({_detail(exc)})", _REEXPORT)
 
 
+def _check_format(path: Path, found: str | None) -> None:
+    """Refuse a file whose content is not the format its suffix names (e.g. JPEG bytes in ``a.png``)."""
+    expected = _SUFFIX_FORMATS.get(path.suffix.lower())
+    if expected is None or found is None or found == expected:
+        return
+    right = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif"}.get(found)
+    rename = f"rename it to {path.stem}{right} or " if right else ""
+    raise ReadError(path, f"holds {found} data but is named {path.suffix}", f"{rename}re-export it as {expected}")
+
+
 def _read_pil(path: Path, for_mask: bool, colour: bool = False) -> np.ndarray:
     """Decode a PNG/JPEG fully and return its pixels in a few canonical modes.
 
@@ -98,6 +112,7 @@ def _read_pil(path: Path, for_mask: bool, colour: bool = False) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
+            _check_format(path, im.format)
             if im.format == "PNG":
                 # Walks every chunk and its CRC up to IEND: catches files cut after the
                 # pixel data, which load() alone accepts. Cheap (no decompression).

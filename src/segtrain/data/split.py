@@ -45,12 +45,20 @@ def load_split(path: Path, stems: list[str]) -> dict[str, list[str]]:
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise UserError(f"{path}: no such split file") from None
+        raise UserError(f"{path}: no such split file; pass an existing split.json to --split") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a split file; pass a split.json file to --split") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid JSON ({exc}); write {{\"train\": [...], \"val\": [...], \"test\": [...]}}") from None
-    if not isinstance(data, dict) or not {"train", "val"} <= set(data) or set(data) - set(SPLITS):
+    if (not isinstance(data, dict) or not {"train", "val"} <= set(data) or set(data) - set(SPLITS)
+            or not all(isinstance(data.get(name, []), list) for name in SPLITS)):
         raise UserError(f"{path}: needs the keys train, val (and optionally test), each a list of stems")
     split = {name: [str(s) for s in data.get(name, [])] for name in SPLITS}
+    for name, members in split.items():
+        for stem in members:
+            if "/" in stem or "\\" in stem or stem in ("", ".", ".."):
+                raise UserError(f"{path}: {name} entry {stem!r} is a path, not a stem; list file names without "
+                                "folder or extension, e.g. img_000 for images/img_000.png")
     known = set(stems)
     seen: dict[str, str] = {}
     for name, members in split.items():

@@ -15,8 +15,17 @@ from segtrain.runtime.rundir import save_checkpoint_atomic
 
 logger = logging.getLogger("segtrain")
 
-CSV_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "val_dice", "val_iou", "lr", "seconds", "train_seconds")
-"""``seconds``: since training started; ``train_seconds``: the part of it not spent validating."""
+CSV_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "val_dice", "val_iou", "lr", "seconds", "train_seconds",
+               "data_share", "val_fg_pred", "val_fg_true", "peak_memory_mb", "memory_limit_mb")
+"""``seconds``: since training started; ``train_seconds``: the part of it not spent validating;
+``data_share``: the share of the epoch's training time spent waiting for the next batch;
+``val_fg_pred`` / ``val_fg_true``: shares of validation pixels predicted / truly foreground;
+``peak_memory_mb``: peak memory so far (process resident set on a CPU, CUDA peak on a GPU);
+``memory_limit_mb``: the memory the run may use. Then ``val_dice_<k>`` per class."""
+
+
+class NonFiniteWeights(Exception):
+    """A checkpoint would have held NaN or infinite weights (it is not written)."""
 
 
 def format_seconds(seconds: float) -> str:
@@ -29,10 +38,25 @@ def format_seconds(seconds: float) -> str:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written to a temporary file and renamed: a crash never leaves a partial file."""
+    """Checkpoints written to a temporary file and renamed: a crash never leaves a partial file.
+
+    A checkpoint whose weights are not all finite is never written (the previous one is kept and
+    a warning says so), and checkpoints are read with ``weights_only=True``: no code runs on load.
+    """
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        state = checkpoint.get("state_dict", {})
+        bad = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            logger.warning(f"warning: {Path(path).name} not written: {len(bad)} weight tensors hold NaN or inf "
+                           f"(e.g. {bad[0]}); the previous checkpoint is kept")
+            return
         save_checkpoint_atomic(checkpoint, Path(path))
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        from segtrain.inference.predictor import load_checkpoint
+
+        return load_checkpoint(path)
 
 
 class EpochLog(Callback):
@@ -41,29 +65,60 @@ class EpochLog(Callback):
     The training loss of an epoch is the mean over its steps (averaged over DDP ranks).
     """
 
-    def __init__(self, path: Path, max_epochs: int | None = None, budget_s: float | None = None):
+    def __init__(self, path: Path, max_epochs: int | None = None, budget_s: float | None = None,
+                 num_classes: int = 2, device: str = "cpu"):
         self.path, self.max_epochs, self.budget_s = Path(path), max_epochs, budget_s
+        self.columns = CSV_COLUMNS + tuple(f"val_dice_{k}" for k in range(num_classes))
+        self.device = device
         self.start = 0.0
+        self.offset = 0.0  # seconds of training before a resume
         self.loss_sum, self.loss_count = 0.0, 0
         self.val_started, self.val_seconds = 0.0, 0.0
+        self.wait, self.busy, self.batch_started, self.batch_ended = 0.0, 0.0, 0.0, None
+        self.limit_mb = math.nan
+
+    def state_dict(self) -> dict:
+        return {"seconds": time.perf_counter() - self.start + self.offset, "val_seconds": self.val_seconds,
+                "loss_sum": self.loss_sum, "loss_count": self.loss_count, "wait": self.wait, "busy": self.busy}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.offset, self.val_seconds = float(state["seconds"]), float(state["val_seconds"])
+        self.loss_sum, self.loss_count = float(state["loss_sum"]), int(state["loss_count"])
+        self.wait, self.busy = float(state["wait"]), float(state["busy"])
 
     def on_validation_start(self, trainer, pl_module) -> None:
         self.val_started = time.perf_counter()
 
     def on_validation_end(self, trainer, pl_module) -> None:
         self.val_seconds += time.perf_counter() - self.val_started
+        self.batch_ended = None  # the wait for the next batch starts after validation
 
     def on_fit_start(self, trainer, pl_module) -> None:
+        from segtrain.engine.records import memory_limit_mb
+
         self.start = time.perf_counter()
+        self.limit_mb = memory_limit_mb(self.device)
         if trainer.is_global_zero and not self.path.exists():
-            self.path.write_text(",".join(CSV_COLUMNS) + "\n")
+            self.path.write_text(",".join(self.columns) + "\n")
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self.loss_sum, self.loss_count = 0.0, 0
+        # (not called when Lightning resumes inside an epoch: the counts loaded from the checkpoint go on)
+        self.loss_sum, self.loss_count, self.wait, self.busy = 0.0, 0, 0.0, 0.0
+        self.batch_ended = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.batch_started = time.perf_counter()
+        if self.batch_ended is not None:
+            self.wait += self.batch_started - self.batch_ended
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.batch_ended = time.perf_counter()
+        self.busy += self.batch_ended - self.batch_started
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None:
+        record = getattr(pl_module, "last_step", None)
+        if record is not None and record.problem:  # a skipped step changed nothing: not part of the mean
+            return
+        if loss is not None and math.isfinite(float(loss)):
             self.loss_sum += float(loss)
             self.loss_count += 1
 
@@ -71,7 +126,9 @@ class EpochLog(Callback):
         mean = self.loss_sum / self.loss_count if self.loss_count else math.nan
         train_loss = float(trainer.strategy.reduce(torch.tensor(mean), reduce_op="mean"))
         metrics = trainer.callback_metrics
-        seconds = time.perf_counter() - self.start
+        seconds = time.perf_counter() - self.start + self.offset
+        from segtrain.engine.records import peak_memory_mb
+
         row = {
             "epoch": trainer.current_epoch + 1,
             "step": trainer.global_step,
@@ -82,11 +139,19 @@ class EpochLog(Callback):
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
             "seconds": seconds,
             "train_seconds": seconds - self.val_seconds,
+            "data_share": self.wait / (self.wait + self.busy) if self.wait + self.busy > 0 else math.nan,
+            "val_fg_pred": float(metrics.get("val/fg_pred", math.nan)),
+            "val_fg_true": float(metrics.get("val/fg_true", math.nan)),
+            "peak_memory_mb": peak_memory_mb(self.device),
+            "memory_limit_mb": self.limit_mb,
         }
+        for column in self.columns[len(CSV_COLUMNS):]:
+            row[column] = float(metrics.get("val/" + column.removeprefix("val_"), math.nan))
+        self.loss_sum, self.loss_count, self.wait, self.busy = 0.0, 0, 0.0, 0.0  # the epoch-end checkpoint saves these
         if not trainer.is_global_zero:
             return
         with self.path.open("a") as handle:
-            handle.write(",".join(f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c]) for c in CSV_COLUMNS) + "\n")
+            handle.write(",".join(f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c]) for c in self.columns) + "\n")
         epochs = f"/{self.max_epochs}" if self.max_epochs and self.max_epochs > 0 else ""
         eta = ""
         if self.budget_s:
@@ -108,8 +173,9 @@ class EpochLog(Callback):
 class StepLog(Callback):
     """``steps.csv``: the learning rate and training loss of every weight update; plotted at the end.
 
-    The rate recorded is the one the optimizer used for that update (read before the step).
-    With gradient accumulation, the loss is the last micro-batch's.
+    The rate recorded is the one the optimizer used for that update (read before the step); the
+    loss is the mean over the update's micro-batches, and ``grad_norm`` the total gradient norm.
+    Rows are flushed at every epoch end and every checkpoint.
     """
 
     def __init__(self, path: Path, plot: Path | None = None):
@@ -119,24 +185,26 @@ class StepLog(Callback):
 
     def on_fit_start(self, trainer, pl_module) -> None:
         if trainer.is_global_zero and not self.path.exists():
-            self.path.write_text("step,epoch,lr,loss\n")
+            self.path.write_text("step,epoch,lr,loss,grad_norm\n")
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.lr = trainer.optimizers[0].param_groups[0]["lr"]
-        self.step_before = trainer.global_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if trainer.global_step > self.step_before and loss is not None:
-            self.rows.append((trainer.global_step, trainer.current_epoch + 1, self.lr, float(loss)))
+        record = getattr(pl_module, "last_step", None)
+        if record is not None:
+            self.rows.append((record.step, trainer.current_epoch + 1, self.lr, record.loss, record.grad_norm))
 
     def _flush(self, trainer) -> None:
         if trainer.is_global_zero and self.rows:
             with self.path.open("a") as handle:
-                handle.writelines(f"{s},{e},{lr:.6g},{loss:.6g}\n" for s, e, lr, loss in self.rows)
+                handle.writelines(f"{s},{e},{lr:.6g},{loss:.6g},{g:.6g}\n" for s, e, lr, loss, g in self.rows)
         self.rows = []
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._flush(trainer)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         self._flush(trainer)
 
     def on_fit_end(self, trainer, pl_module) -> None:
@@ -167,7 +235,17 @@ class BudgetStop(Callback):
         self.stopped = False
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() - getattr(self, "elapsed", 0.0)
+
+    def state_dict(self) -> dict:
+        return {"elapsed": time.perf_counter() - self.start, "val_total": self.val_total, "val_s": self.val_s}
+
+    fresh = False
+    """Set for a run extended with a new budget: the saved clock is not carried over."""
+
+    def load_state_dict(self, state: dict) -> None:
+        if not self.fresh:
+            self.elapsed, self.val_total, self.val_s = state["elapsed"], state["val_total"], state["val_s"]
 
     def on_validation_start(self, trainer, pl_module) -> None:
         self.val_started = time.perf_counter()
@@ -194,7 +272,7 @@ class BudgetStop(Callback):
             return
         elapsed = time.perf_counter() - self.start
         step_s = max(1e-6, (elapsed - self.val_total) / trainer.global_step)
-        steps_per_epoch = max(1, trainer.num_training_batches // max(1, trainer.accumulate_grad_batches))
+        steps_per_epoch = max(1, trainer.num_training_batches)  # one loader batch is one update
         remaining = max(0.0, self.budget_s - elapsed)
         validations_left = math.ceil(remaining / (steps_per_epoch * step_s + self.val_s))
         steps_left = max(0.0, remaining - validations_left * self.val_s) / step_s

@@ -9,6 +9,8 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProg
 
 from segtrain.config.schema import SegtrainConfig
 from segtrain.engine.callbacks import AtomicCheckpointIO, BudgetStop, EpochLog, StepLog
+from segtrain.engine.records import GradLog
+from segtrain.engine.resume import PeriodicCheckpoint, ResumeState
 from segtrain.planning.planner import TrainingPlan
 from segtrain.runtime.rundir import RunDir
 
@@ -30,16 +32,21 @@ def build_trainer(
     plan: TrainingPlan,
     schedule=None,
     progress: bool | None = None,
+    guard=None,
+    extra_callbacks=(),
 ) -> tuple[L.Trainer, BudgetStop | None]:
     """A Trainer that validates every epoch, keeps ``best.ckpt`` (by validation Dice) and ``last.ckpt``.
 
     With a budget, training runs until :class:`BudgetStop` ends it; otherwise for the planned
-    epochs (or ``max_steps``). Files are written by rank zero only (Lightning's checkpointing
-    and :class:`EpochLog` both check it).
+    epochs (or ``max_steps``). ``last.ckpt`` is also written every ``train.checkpoint_every_s``
+    seconds. ``guard`` (a :class:`segtrain.engine.guard.TrainingGuard`) acts on failed steps
+    before anything records or saves them. Files are written by rank zero only (Lightning's
+    checkpointing and the logs check it).
     """
     train = config.train
     budget = plan.get("budget_s")
-    callbacks = [
+    callbacks = [guard] if guard is not None else []
+    callbacks += [
         ModelCheckpoint(  # first: trainer.checkpoint_callback is this one
             dirpath=run.checkpoints,
             filename="best",
@@ -53,8 +60,13 @@ def build_trainer(
         # writes last.ckpt only when the best checkpoint was also written.
         ModelCheckpoint(dirpath=run.checkpoints, filename="last", monitor=None, save_top_k=1,
                         enable_version_counter=False),
-        EpochLog(run.metrics, None if budget and train.epochs is None else plan["epochs"], budget),
+        EpochLog(run.metrics, None if budget and train.epochs is None else plan["epochs"], budget,
+                 num_classes=config.data.num_classes or 2, device=plan["device"]),
         StepLog(run.path / "steps.csv", run.path / "plots" / "steps.png"),
+        GradLog(run.path / "grads.csv"),
+        PeriodicCheckpoint(run.last, train.checkpoint_every_s),
+        ResumeState(),
+        *extra_callbacks,
     ]
     budget_stop = None
     if budget is not None:
@@ -75,7 +87,7 @@ def build_trainer(
             precision=plan["precision"],
             max_epochs=-1 if until_budget else plan["epochs"],
             max_steps=train.max_steps or -1,
-            accumulate_grad_batches=plan.get("accumulate", 1),
+            deterministic=train.deterministic or None,
             callbacks=callbacks,
             plugins=[AtomicCheckpointIO()],
             logger=False,

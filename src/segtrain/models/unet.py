@@ -74,6 +74,7 @@ class UNet(nn.Module):
         )
         self.dropout = nn.Dropout2d(config.dropout) if config.dropout else nn.Identity()
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        init_weights(self, config.init, config.act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -89,6 +90,31 @@ class UNet(nn.Module):
         for level in reversed(range(len(self.decoders))):
             x = self.decoders[level](torch.cat([self.ups[level](x), skips.pop()], dim=1))
         return self.head(x)[..., :h, :w]
+
+
+_GAIN_NONLINEARITY = {"relu": "relu", "leakyrelu": "leaky_relu", "prelu": "leaky_relu", "elu": "relu",
+                      "gelu": "relu", "silu": "relu"}
+"""The gain used for Kaiming initialisation per activation (GELU, SiLU and ELU behave like ReLU for it)."""
+
+
+def init_weights(model: nn.Module, kind: str = "default", act: str = "relu") -> None:
+    """Initialise convolution weights: ``default`` keeps PyTorch's, ``kaiming`` is He normal (fan-out),
+    ``xavier`` is Glorot uniform; biases start at 0 and normalisation layers at scale 1, shift 0."""
+    if kind == "default":
+        return
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            if kind == "kaiming":
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity=_GAIN_NONLINEARITY[act])
+            elif kind == "xavier":
+                nn.init.xavier_uniform_(module.weight)
+            else:
+                raise ValueError(f"unknown initialisation {kind!r}; choose default, kaiming or xavier")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and module.weight is not None:
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
 
 
 def build_model(in_channels: int, num_classes: int, config: ModelConfig | None = None, mode: str | None = None) -> UNet:

@@ -108,7 +108,7 @@ class MachineProbes:
             source = iter(self.batches(batch, patch, LR_TEST_STEPS))
 
             def next_batch():
-                images, masks = next(source)
+                images, masks = next(source)[:2]
                 return images.to(self.device, memory_format=memory), masks.to(self.device)
 
             loss = build_loss(loss_name, self.mode, ignore_index=self.ignore_index, options=self.loss_options,

@@ -82,6 +82,7 @@ def plan_training(
     ``fingerprint`` describes the training images (:class:`segtrain.data.fingerprint.Fingerprint`);
     ``given`` is a saved plan whose values are used unless the user overrides them.
     """
+    config = _duration_from_file(config, given)
     train, model = config.train, config.model
     plan = TrainingPlan(fingerprint=fingerprint.to_dict())
     p = _Planner(plan, given or TrainingPlan())
@@ -206,6 +207,20 @@ def plan_training(
              f"lr {lr:.3g} is the initial or peak rate; the schedule multiplies it step by step")
     p.choose("loss", train.loss, lambda: _planned_loss(fingerprint))
     return plan
+
+
+def _duration_from_file(config: SegtrainConfig, given: TrainingPlan | None) -> SegtrainConfig:
+    """A saved plan made with ``--epochs`` or ``--max-steps`` keeps that duration unless the user gives one now."""
+    train = config.train
+    if given is None or train.epochs is not None or train.max_steps is not None or train.budget_s is not None:
+        return config
+    for name in ("max_steps", "epochs"):
+        item = given.items.get(name)
+        if item is not None and item.source == "user" and item.value is not None:
+            config = config.model_copy(deep=True)
+            setattr(config.train, name, item.value)
+            return config
+    return config
 
 
 def _planned_loss(fingerprint) -> tuple[str, str]:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -27,11 +28,13 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
 
     A crash at any moment leaves either the old file or the new one, never a partial one.
+    An ``OSError`` (a full disk, a read-only folder) names ``path``, not the temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -40,8 +43,11 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
         raise
 
 
@@ -62,6 +68,71 @@ def save_checkpoint_atomic(content: Any, path: Path | str) -> None:
 
 def write_json(path: Path | str, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+# OSErrors that are the user's to fix (where the output goes), as "<reason>; <fix>".
+_OUTPUT_ERRORS = {
+    errno.ENOSPC: "no space left on device; free space or pass another --out",
+    getattr(errno, "EDQUOT", errno.ENOSPC): "disk quota exceeded; free space or pass another --out",
+    errno.EACCES: "permission denied; fix the permissions or pass another --out",
+    errno.EPERM: "operation not permitted; fix the permissions or pass another --out",
+    errno.EROFS: "read-only file system; pass another --out",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; pass another --out",
+    errno.EEXIST: "a file, not a folder; pass another --out",
+}
+
+
+def output_error(exc: OSError) -> str | None:
+    """One line ``<path>: <reason>; <fix>`` for an OSError the user can fix (full disk, no permission,
+    read-only file system, a file in the way), else None (a bug: let it surface)."""
+    reason = _OUTPUT_ERRORS.get(exc.errno)
+    if exc.errno == errno.EEXIST and (exc.filename is None or Path(exc.filename).is_dir()):
+        return None  # an existing folder: a bug, not a file in the way
+    if reason is None:
+        return None
+    return reason if exc.filename is None else f"{exc.filename}: {reason}"
+
+
+# Run folders RunDir.create made in this process, oldest first: (run, the topmost folder it created,
+# the names that folder held before or None if it was new). See remove_created.
+_CREATED: list[tuple[Path, Path, frozenset[str] | None]] = []
+
+
+def created_mark() -> int:
+    """A mark for :func:`remove_created`: the folders created from now on."""
+    return len(_CREATED)
+
+
+def remove_created(mark: int = 0) -> None:
+    """Remove what :meth:`RunDir.create` made since ``mark``: new folders whole, new entries of existing ones.
+
+    A run that already holds a checkpoint is kept: it is no half-made folder, and it can be resumed.
+    """
+    while len(_CREATED) > mark:
+        run, path, before = _CREATED.pop()
+        if any(RunDir(run).checkpoints.glob("*.ckpt")):
+            continue
+        if before is None:
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        for entry in path.iterdir() if path.is_dir() else ():
+            if entry.name not in before:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+
+def _check_creatable(path: Path) -> None:
+    """Refuse, before any work, an output folder that cannot be made or written to."""
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
+    blocked = "" if existing == path else f"cannot be created, {existing} "
+    if not existing.is_dir():
+        raise UserError(f"{path}: {blocked}is a file, not a folder; pass another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: no permission to write in {existing}; fix the permissions or pass another --out")
+    if hasattr(os, "statvfs") and os.statvfs(existing).f_flag & os.ST_RDONLY:
+        raise UserError(f"{path}: {blocked}is on a read-only file system; pass another --out")
 
 
 @dataclass(frozen=True)
@@ -106,19 +177,25 @@ class RunDir:
     def create(cls, path: Path | str, overwrite: bool = False) -> "RunDir":
         """A fresh run folder; an existing one with checkpoints is refused unless ``overwrite``."""
         run = cls.check_free(path, overwrite)
+        before = frozenset(p.name for p in run.path.iterdir()) if run.path.is_dir() else None
+        top = run.path if before is not None else next(p for p in reversed((run.path, *run.path.parents))
+                                                        if not p.exists())
         if run.checkpoints.exists() or run.config.exists():
             for name in ("checkpoints", "plots"):
                 shutil.rmtree(run.path / name, ignore_errors=True)
             for file in (run.config, run.plan, run.split, run.metrics, run.evaluation,
-                         run.path / "lr_find.csv", run.path / "lr_find.png", run.path / "steps.csv"):
+                         run.path / "lr_find.csv", run.path / "lr_find.png", run.path / "steps.csv",
+                         run.path / "grads.csv", run.path / "events.jsonl", run.path / "findings.json"):
                 file.unlink(missing_ok=True)
         run.checkpoints.mkdir(parents=True, exist_ok=True)
+        _CREATED.append((run.path, top, before))
         return run
 
     @classmethod
     def check_free(cls, path: Path | str, overwrite: bool = False) -> "RunDir":
         """Refuse, before any work, a folder that already holds a run (unless ``overwrite``); writes nothing."""
         run = cls(Path(path))
+        _check_creatable(run.path)
         if (run.checkpoints.exists() or run.config.exists()) and not overwrite:
             raise UserError(f"{run.path}: already holds a run; pass another --out or --overwrite to replace it")
         return run
@@ -131,6 +208,18 @@ class RunDir:
             raise UserError(f"{run.path}: no such run folder; pass the --out folder of a finished 'segtrain train'")
         if not run.best.exists() and not run.last.exists():
             raise UserError(f"{run.path}: holds no checkpoints/best.ckpt; train first or pass another run folder")
+        return run
+
+    @classmethod
+    def open_for_resume(cls, path: Path | str) -> "RunDir":
+        """A run folder holding what ``train --resume`` needs: its config, plan and split."""
+        run = cls(Path(path))
+        if not run.path.is_dir():
+            raise UserError(f"{run.path}: no such run folder; pass the --out folder of a 'segtrain train'")
+        for file in (run.config, run.plan, run.split):
+            if not file.exists():
+                raise UserError(f"{run.path}: not a run folder that can be resumed ({file.name} is missing); "
+                                "start a new run with 'segtrain train DATA --out RUN'")
         return run
 
     def checkpoint(self) -> Path:

@@ -1,0 +1,29 @@
+"""At the end of every epoch, run the diagnosis over the histories written so far and say what is new."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from lightning.pytorch.callbacks import Callback
+
+logger = logging.getLogger("segtrain")
+
+
+class EpochDiagnosis(Callback):
+    """Prints each warning or error finding once, the first epoch it appears (rank zero only)."""
+
+    def __init__(self, run: Path, meta: dict):
+        self.run, self.meta = Path(run), meta
+        self.said: dict[str, str] = {}
+        """Code -> severity of the findings already printed."""
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        from segtrain.diagnosis.doctor import diagnose_run
+
+        for finding in diagnose_run(self.run, self.meta):
+            if finding.severity in ("warning", "error") and self.said.get(finding.code) != finding.severity:
+                self.said[finding.code] = finding.severity
+                logger.warning(finding.format())

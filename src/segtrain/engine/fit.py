@@ -1,0 +1,226 @@
+"""Assemble and run one training: module, data, trainer, and what the run says afterwards.
+
+Used by ``segtrain.train`` (a new run) and ``segtrain.train(resume=...)`` (a run continued from
+its ``last.ckpt``). Everything a run needs to continue lives in its folder and its checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import Callback
+
+from segtrain.errors import UserError
+
+logger = logging.getLogger("segtrain")
+
+
+@dataclass
+class TrainResult:
+    run: Path
+    best_checkpoint: Path
+    best_val_dice: float | None
+    epochs: int
+    steps: int
+    seconds: float
+    stopped_by: str
+    findings: list = field(default_factory=list)
+
+
+def resolve_run_config(cfg, report, spec, plan):
+    """The config of a run with every planned and discovered value filled in."""
+    resolved = cfg.model_copy(deep=True)
+    resolved.data.num_classes = int(report.num_classes)
+    resolved.data.label_mapping = dict(spec.mapping)
+    resolved.data.class_names = list(spec.class_names) if spec.class_names else None
+    resolved.data.colour_masks = spec.colour
+    resolved.data.multilabel = list(spec.multilabel) if spec.multilabel else None
+    for name in ("patch_size", "batch_size", "lr", "precision", "channels_last", "num_workers", "accumulate",
+                 "optimizer", "schedule", "loss"):
+        setattr(resolved.train, name, plan[name])
+    return resolved
+
+
+def run_meta(resolved, report, spec, mode, class_weights, plan) -> dict[str, Any]:
+    """The facts saved in every checkpoint (``"segtrain"``): enough to rebuild and continue the run."""
+    from segtrain import __version__
+
+    return {
+        "version": __version__,
+        "config": resolved.model_dump(mode="json"),
+        "in_channels": int(report.channels),
+        "num_classes": int(report.num_classes),
+        "mode": mode,
+        **spec.to_meta(),
+        "class_weights": class_weights,
+        "threshold": resolved.train.threshold,
+        "patch_size": plan["patch_size"],
+        "lr": plan["lr"],
+        "total_steps": plan["total_steps"],
+        "warmup_steps": plan["warmup_steps"],
+        "accumulate": plan.get("accumulate", 1),
+    }
+
+
+class _Extension(Callback):
+    """Continues a finished run: the schedule re-planned to the new end, early stopping counted afresh."""
+
+    def __init__(self, total_steps: int):
+        self.total_steps = total_steps
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        pl_module.schedule.replan(trainer.global_step, self.total_steps)
+        if trainer.early_stopping_callback is not None:
+            trainer.early_stopping_callback.wait_count = 0
+            trainer.early_stopping_callback.stopped_epoch = 0
+
+
+def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, plan, progress=None,
+        resume_from: Path | None = None, extend_to_steps: int | None = None) -> TrainResult:
+    """Train (or continue from ``resume_from``) and return how it went; writes ``findings.json``."""
+    import lightning as L
+
+    from segtrain.data.datamodule import SegmentationDataModule, TrainPatches, WholeImages
+    from segtrain.data.labels import LabelSpec
+    from segtrain.data.loading import NamedDataset
+    from segtrain.engine.guard import TrainingGuard
+    from segtrain.engine.module import SegmentationModule
+    from segtrain.engine.records import EventLog
+    from segtrain.engine.trainer import build_trainer
+
+    train_cfg = resolved.train
+    spec = LabelSpec.from_meta(meta)
+    train_samples = [samples[s] for s in split_stems["train"]]
+    val_samples = [samples[s] for s in split_stems["val"]]
+    sizes = [tuple(report.sizes[s.stem]) for s in train_samples]
+    accumulate = int(plan.get("accumulate", 1))
+    effective = plan["batch_size"] * accumulate
+
+    L.seed_everything(train_cfg.seed, workers=True, verbose=False)
+    module = SegmentationModule(meta)
+    patches = TrainPatches(train_samples, sizes, plan["patch_size"], spec, resolved.augment, resolved.data.ignore_index)
+    workers = _workers(plan["num_workers"], run)
+    whole = WholeImages(val_samples, spec)
+    root = resolved.data.root
+    datamodule = SegmentationDataModule(NamedDataset(patches, patches.files, root=root),
+                                        NamedDataset(whole, whole.files, root=root), effective, workers,
+                                        train_cfg.seed, plan["steps_per_epoch"] * effective)
+    events = EventLog(run.path / "events.jsonl")
+    guard = TrainingGuard(
+        events, train_cfg.max_recoveries, train_cfg.recovery_lr_factor,
+        lambda numbers: [str(train_samples[n].image) for n in numbers],
+        int(meta["num_classes"]), resolved.data.ignore_index, meta["mode"], plan["precision"],
+    )
+    from segtrain.engine.diagnose import EpochDiagnosis
+
+    diagnosis = EpochDiagnosis(run.path, _diagnosis_meta(meta))
+    extra = [diagnosis]
+    if extend_to_steps is not None:
+        extra.append(_Extension(extend_to_steps))
+    trainer, budget_stop = build_trainer(run, resolved, plan, module.schedule, progress, guard=guard,
+                                         extra_callbacks=extra)
+    if resume_from is not None and extend_to_steps is not None and budget_stop is not None:
+        budget_stop.fresh = True
+    start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    except UserError:
+        raise
+    except Exception as exc:  # a data-loading failure said plainly; anything else is a bug
+        from segtrain.data.loading import explain_loader_error
+
+        explained = explain_loader_error(exc)
+        if explained is None:
+            raise
+        raise explained from None
+    seconds = time.perf_counter() - start
+    stopped_by = _stop_reason(trainer, guard, budget_stop, events)
+    if train_cfg.tune_threshold:
+        from segtrain.engine.threshold import tune_threshold
+
+        tune_threshold(run, resolved, spec, meta["mode"], val_samples)
+    findings = _findings(run, meta, diagnosis.said)
+    best_score = trainer.checkpoint_callback.best_model_score
+    return TrainResult(
+        run=run.path,
+        best_checkpoint=run.best if run.best.exists() else run.last,
+        best_val_dice=None if best_score is None else float(best_score),
+        epochs=trainer.current_epoch,
+        steps=trainer.global_step,
+        seconds=seconds,
+        stopped_by=stopped_by,
+        findings=findings,
+    )
+
+
+def _workers(requested: int, run) -> int:
+    """Loader workers that can actually start here; otherwise 0, said and recorded."""
+    from segtrain.data.loading import usable_workers
+
+    workers, reason = usable_workers(int(requested or 0))
+    if reason:
+        logger.warning(f"warning: {reason}")
+        from segtrain.engine.records import EventLog
+
+        EventLog(run.path / "events.jsonl").write({"kind": "workers", "step": 0, "epoch": 0, "reason": reason})
+    return workers
+
+
+def _diagnosis_meta(meta: dict) -> dict:
+    config = meta["config"]
+    return {"num_classes": meta["num_classes"], "class_names": config["data"].get("class_names"),
+            "lr": meta["lr"], "precision": config["train"].get("precision")}
+
+
+def _stop_reason(trainer, guard, budget_stop, events) -> str:
+    step, epoch = trainer.global_step, trainer.current_epoch
+    if guard.stopped:
+        return "repeated non-finite or exploding steps"
+    early = trainer.early_stopping_callback
+    if budget_stop is not None and budget_stop.stopped:
+        reason, detail = "budget", "the wall-clock budget was used"
+    elif early is not None and early.stopped_epoch:
+        best = trainer.checkpoint_callback.best_model_score
+        best_epoch = _best_epoch(trainer)
+        events.write({"kind": "stop", "step": step, "epoch": epoch, "reason": "early_stopping",
+                      "detail": f"validation Dice did not improve for {early.patience} validations",
+                      "best_epoch": best_epoch, "best_score": None if best is None else float(best),
+                      "patience": early.patience, "monitor": early.monitor})
+        return "early stopping"
+    else:
+        reason, detail = "planned end", "the planned number of epochs or steps was reached"
+    events.write({"kind": "stop", "step": step, "epoch": epoch, "reason": reason, "detail": detail})
+    return reason
+
+
+def _best_epoch(trainer) -> int | None:
+    import torch
+
+    path = trainer.checkpoint_callback.best_model_path
+    if not path or not Path(path).exists():
+        return None
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True).get("epoch", -1)) + 1
+    except Exception:  # noqa: BLE001 - only a detail of a message
+        return None
+
+
+def _findings(run, meta, said: dict[str, str]) -> list:
+    """Diagnose the finished run from its histories; print what was not said yet; write ``findings.json``."""
+    from segtrain.diagnosis.doctor import diagnose_run
+    from segtrain.diagnosis.findings import write_findings
+
+    findings = diagnose_run(run.path, _diagnosis_meta(meta))
+    write_findings(run.path / "findings.json", findings)
+    for finding in findings:
+        if said.get(finding.code) == finding.severity:
+            continue
+        if finding.severity in ("warning", "error"):
+            logger.warning(finding.format())
+        else:
+            logger.info(finding.format())
+    return findings
