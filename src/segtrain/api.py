@@ -315,6 +315,7 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
     rundir = RunDir.open_for_resume(run)
     cfg = load_config(rundir.config)
     _refuse_changes(rundir, cfg, data, config, options)
+    checkpoint = load_checkpoint(rundir.last) if rundir.last.exists() else None  # weights only: runs no code
     plan = load_plan(rundir.plan)
     stems = json.loads(rundir.split.read_text())
     report = check(cfg.data.root, cfg.data.num_classes)
@@ -326,7 +327,6 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
         raise UserError(f"{cfg.data.root}: {len(missing)} image(s) of the run are missing (e.g. {missing[0]}); "
                         "restore them to resume")
     quiet_libraries(verbose)
-    checkpoint = load_checkpoint(rundir.last) if rundir.last.exists() else None
     if checkpoint is not None:
         meta, step = checkpoint["segtrain"], int(checkpoint.get("global_step", 0))
     else:  # killed before the first checkpoint: start again from the beginning

@@ -17,7 +17,8 @@ def _sets(root, patch=16):
 def test_epoch_length_is_covering_tiles(tiny_dataset):
     train, val = _sets(tiny_dataset, patch=16)
     assert len(train) == 6 * 2 * 3
-    image, mask = train[(5, 123)]
+    image, mask, number = train[(5, 123)]
+    assert number == train.sample_of(5) == 0  # patch 5 is one of image 0's six tiles
     assert image.shape == (1, 16, 16) and image.dtype == torch.float32
     assert mask.shape == (16, 16) and mask.dtype == torch.int64
     whole_image, whole_mask, index = val[2]
@@ -56,3 +57,20 @@ def test_loader_steps_are_ceiling_of_patches_over_batch(tiny_dataset):
     assert len(batches) == int(np.ceil(36 / 5))
     assert batches[-1][0].shape[0] == 36 - 5 * 7
     assert len(dm.val_dataloader()) == 6
+
+
+def test_resumable_loader_starts_where_the_loop_stands(tiny_dataset):
+    from types import SimpleNamespace
+
+    from segtrain.data.datamodule import ResumableLoader
+
+    train, _ = _sets(tiny_dataset)
+    stream = list(SeededSampler(len(train), seed=0, length=3 * len(train)))
+    loop = SimpleNamespace(epoch_progress=SimpleNamespace(current=SimpleNamespace(completed=1)),
+                           epoch_loop=SimpleNamespace(batch_progress=SimpleNamespace(current=SimpleNamespace(processed=2))))
+    loader = ResumableLoader(train, batch_size=5, sampler=SeededSampler(len(train), seed=0))
+    loader.follow(loop)
+    assert list(iter(loader.sampler)) == stream[36 + 10:72]  # epoch 1, after its 2 processed batches
+    loop.epoch_loop.batch_progress.current.processed = len(loader)  # an epoch-end checkpoint
+    assert list(iter(loader.sampler)) == stream[72:108]
+    assert loader.state_dict() == {"epoch": 2, "skip": 0}

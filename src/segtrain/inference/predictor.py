@@ -8,6 +8,7 @@ stranger cannot run code. Everything needed to rebuild the network is in its
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,12 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{path}: no such checkpoint") from None
-    except Exception as exc:  # a truncated or foreign file: say so in one line
+    except Exception as exc:  # a truncated, foreign or crafted file: say so in one line
+        match = re.search(r"(?:[Uu]nsupported global:?|unsupported GLOBAL) (?:GLOBAL )?([\w.]+)", str(exc))
+        if match:
+            raise UserError(f"{path}: refused: loading it would call {match.group(1)}, which a segtrain checkpoint "
+                            "never holds (checkpoints are loaded as weights only, so no code runs); "
+                            "use checkpoints written by segtrain") from None
         raise UserError(f"{path}: not a readable checkpoint ({type(exc).__name__}); train again or pass another run") from None
     if not isinstance(checkpoint, dict) or "segtrain" not in checkpoint or "state_dict" not in checkpoint:
         raise UserError(f"{path}: not a segtrain checkpoint (no 'segtrain' entry)")
