@@ -64,12 +64,16 @@ def _noise_dataset(root: Path, n: int) -> Path:
 
 def test_overfitting_run_is_diagnosed(tmp_path):
     data = _noise_dataset(tmp_path / "noise", 10)
-    result = _train(data, tmp_path / "overfit", TINY + "train: {early_stop_patience: null}\n",
-                    epochs=40, lr=1e-2, schedule="constant")
+    wide = TINY.replace("width: 8", "width: 16") + "train: {early_stop_patience: null}\n"
+    result = _train(data, tmp_path / "overfit", wide, epochs=30, steps_per_epoch=8, lr=3e-3, schedule="constant")
     codes = _codes(result.run)
     assert "overfitting" in codes, codes
     finding = next(f for f in json.loads((result.run / "findings.json").read_text()) if f["code"] == "overfitting")
-    assert finding["epoch"] is not None and "epoch" in finding["message"]
+    rows = [line.split(",") for line in (result.run / "metrics.csv").read_text().splitlines()[1:]]
+    val_losses = [float(row[3]) for row in rows]
+    lowest = val_losses.index(min(val_losses)) + 1
+    assert finding["epoch"] == lowest + 1  # it started the epoch after the lowest validation loss
+    assert f"epoch {lowest + 1}" in finding["message"]
 
 
 def test_underfitting_run_is_diagnosed(tmp_path):
