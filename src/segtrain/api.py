@@ -292,10 +292,6 @@ def _fit(cfg, report, samples, split_stems, run, plan, progress) -> "TrainResult
     return fit(run, resolved, meta, report, samples, split_stems, plan, progress)
 
 
-_EXTENDS = ("epochs", "budget", "max_steps")
-"""Options that ``resume`` accepts: they extend a run. Every other option must match the run's."""
-
-
 def resume(run: Path | str, data: Path | str | None = None, *, config=None, progress: bool | None = None,
            verbose: bool = False, **options) -> "TrainResult":
     """Continue the run in ``run`` from its ``last.ckpt`` (or from the start if it has none).
@@ -306,6 +302,7 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
     are refused, since they would make a different run.
     """
     from segtrain.config import load_config
+    from segtrain.engine.continuation import EXTENDS, extend_plan, finished, refuse_changes
     from segtrain.engine.fit import fit, run_meta
     from segtrain.engine.resume import truncate_histories
     from segtrain.inference.predictor import load_checkpoint
@@ -314,7 +311,7 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
 
     rundir = RunDir.open_for_resume(run)
     cfg = load_config(rundir.config)
-    _refuse_changes(rundir, cfg, data, config, options)
+    refuse_changes(rundir, cfg, data, config, _overrides(**{k: v for k, v in options.items() if k not in EXTENDS}))
     checkpoint = load_checkpoint(rundir.last) if rundir.last.exists() else None  # weights only: runs no code
     plan = load_plan(rundir.plan)
     stems = json.loads(rundir.split.read_text())
@@ -334,8 +331,8 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
         meta, step = run_meta(cfg, report, spec, mode, class_weights, plan), 0
     del checkpoint
     truncate_histories(rundir.path, step)
-    extend = _extension(plan, options, step, rundir)
-    if extend is None and _finished(rundir, step):
+    extend = extend_plan(plan, options, step, rundir)
+    if extend is None and finished(rundir, step):
         raise UserError(f"{rundir.path}: the run has finished ({step} steps); pass --epochs, --budget or "
                         "--max-steps to train it longer")
     if extend is not None:
@@ -349,91 +346,6 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
     return fit(rundir, cfg, meta, report, samples, stems, plan, progress,
                resume_from=rundir.last if step else None,
                extend_to_steps=plan["total_steps"] if extend is not None else None)
-
-
-def _refuse_changes(rundir, cfg, data, config, options) -> None:
-    """A different dataset, config or option would make a different run: refuse it in one line."""
-    if data is not None and Path(data).resolve() != Path(cfg.data.root).resolve():
-        raise UserError(f"{rundir.path} was trained on {cfg.data.root}, not {data}; leave DATA out to resume it, "
-                        "or start a new run with --out")
-    if config is not None:
-        from segtrain.config import load_config
-
-        other = load_config(config) if not hasattr(config, "model_dump") else config
-        for section in ("model", "augment", "loss", "train"):
-            ours, theirs = getattr(cfg, section).model_dump(mode="json"), getattr(other, section).model_dump(mode="json")
-            for key, value in theirs.items():
-                default = type(getattr(other, section)).model_fields[key].default
-                if value != default and value != ours.get(key) and key not in ("epochs", "budget_s", "max_steps"):
-                    raise UserError(f"{config}: {section}.{key} is {value!r} but {rundir.path} was trained with "
-                                    f"{ours.get(key)!r}; a run resumes with its own config: start a new run with --out")
-    nested = _overrides(**{k: v for k, v in options.items() if k not in _EXTENDS})
-    for section, values in nested.items():
-        for key, value in values.items():
-            if value is None:
-                continue
-            ours = getattr(getattr(cfg, section), key)
-            if key == "split_file":
-                continue  # the run's split.json is what it uses
-            if ours != value and not (isinstance(value, float) and ours is not None and abs(ours - value) <= 1e-12 * abs(value)):
-                flag = "--" + key.replace("_", "-")
-                raise UserError(f"{flag} {value}: {rundir.path} was trained with {section}.{key}={ours}; a resumed "
-                                f"run keeps its settings: leave {flag} out, or start a new run with --out")
-
-
-def _extension(plan, options, step, rundir):
-    """Apply ``--epochs`` / ``--budget`` / ``--max-steps`` to the plan of a resumed run (None if none given)."""
-    given = {k: options.get(k) for k in _EXTENDS if options.get(k) is not None}
-    if not given:
-        return None
-    from segtrain.config.schema import parse_duration
-
-    steps_per_epoch = int(plan["steps_per_epoch"])
-    done_epochs = step // steps_per_epoch
-    extend = {"epochs": None, "budget_s": None, "max_steps": None}
-    if "epochs" in given:
-        epochs = int(given["epochs"])
-        if epochs <= done_epochs:
-            raise UserError(f"--epochs {epochs}: {rundir.path} has already trained {done_epochs} epochs; "
-                            f"give more than {done_epochs}")
-        extend["epochs"] = epochs
-        plan.set("epochs", epochs, f"extended by --resume (was {plan['epochs']})", "user")
-        plan.set("total_steps", epochs * steps_per_epoch, "epochs x steps per epoch", "user")
-    if "budget" not in given and plan.get("budget_s") is not None:
-        plan.set("budget_s", None, "replaced by --epochs / --max-steps on --resume", "user")
-    if "max_steps" in given:
-        extend["max_steps"] = int(given["max_steps"])
-        if extend["max_steps"] <= step:
-            raise UserError(f"--max-steps {extend['max_steps']}: {rundir.path} is already at step {step}")
-        plan.set("total_steps", extend["max_steps"], "extended by --resume", "user")
-    if "budget" in given:
-        try:
-            budget = parse_duration(given["budget"])
-        except ValueError as exc:
-            raise UserError(f"--budget: {exc}") from None
-        extend["budget_s"] = budget
-        plan.set("budget_s", budget, "extended by --resume: more training time", "user")
-        step_s = float(plan.get("step_seconds") or 1.0)
-        plan.set("total_steps", step + int(budget / step_s), "estimated from the budget; re-planned while training",
-                 "user")
-        if "epochs" not in given:
-            plan.set("epochs", -1, "until the budget is used", "user")
-    return extend
-
-
-def _finished(rundir, step: int) -> bool:
-    """Whether the run's events record a stop at ``step`` (a run ended, not killed)."""
-    path = rundir.path / "events.jsonl"
-    if not path.exists():
-        return False
-    for line in path.read_text().splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("kind") == "stop" and int(event.get("step", -1)) == step:
-            return True
-    return False
 
 
 def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test") -> dict[str, Any]:

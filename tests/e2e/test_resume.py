@@ -189,3 +189,47 @@ def test_kill_during_a_checkpoint_write_leaves_a_loadable_checkpoint(setup, tmp_
     assert not list((run / "checkpoints").glob(".*.tmp"))
     expected, got = _weights(reference), _weights(run)
     assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def _copy(run: Path, to: Path) -> Path:
+    import shutil
+
+    shutil.copytree(run, to)
+    return to
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--lr", "0.1"], "--lr 0.1: "),
+    (["--batch-size", "8"], "--batch-size 8: "),
+    (["--config", "OTHER"], "model.width is 16 but"),
+    (["DATA2"], "was trained on"),
+])
+def test_resume_refuses_a_different_run(setup, tmp_path, args, fragment):
+    from helpers.cli import run_cli
+
+    data, config, plan, reference, _ = setup
+    run = _copy(reference, tmp_path / "run")
+    other = tmp_path / "other.yaml"
+    other.write_text("model: {width: 16, depth: 2}\n")
+    args = [str(other) if a == "OTHER" else str(tmp_path) if a == "DATA2" else a for a in args]
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    result = run_cli("train", "--resume", run, *args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.stderr
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing touched
+
+
+def test_resume_extends_a_finished_run(setup, tmp_path):
+    import segtrain
+
+    data, config, plan, reference, _ = setup
+    run = _copy(reference, tmp_path / "run")
+    with pytest.raises(segtrain.UserError, match="the run has finished"):
+        segtrain.resume(run, progress=False)
+    assert _wait(_child(lambda: segtrain.resume(run, epochs=6, progress=False))) == 0
+    rows = (run / "metrics.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    steps = [line.split(",") for line in (run / "steps.csv").read_text().splitlines()[1:]]
+    assert len(steps) == 36 and steps[:24] == [line.split(",") for line in (reference / "steps.csv").read_text().splitlines()[1:]]
+    assert float(steps[30][2]) == pytest.approx(3e-3 * 0.01)  # goes on at the cosine's end rate, lr x final_lr_fraction
