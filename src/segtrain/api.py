@@ -381,8 +381,9 @@ def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test
 
 def doctor(run: Path | str) -> dict[str, Any]:
     """Findings about a run from its histories (also a killed run); writes ``findings.json``."""
-    from segtrain.diagnosis.doctor import diagnose_run, format_findings
+    from segtrain.diagnosis.doctor import diagnose, format_findings
     from segtrain.diagnosis.findings import write_findings
+    from segtrain.diagnosis.history import RunHistory
 
     path = Path(run)
     if not path.is_dir() or not ((path / "metrics.csv").exists() or (path / "steps.csv").exists()):
@@ -395,9 +396,10 @@ def doctor(run: Path | str) -> dict[str, Any]:
         cfg = load_config(path / "config.yaml")
         meta = {"num_classes": cfg.data.num_classes, "class_names": cfg.data.class_names, "lr": cfg.train.lr,
                 "precision": cfg.train.precision}
-    findings = diagnose_run(path, meta)
+    history = RunHistory.load(path, meta)
+    findings = diagnose(history)
     write_findings(path / "findings.json", findings)
-    return {"run": str(path), "findings": [f.to_dict() for f in findings], "text": format_findings(findings)}
+    return {"run": str(path), "findings": [f.to_dict() for f in findings], "text": format_findings(findings, history)}
 
 
 def _expand_inputs(inputs: Sequence[Path | str]) -> list[Path]:

@@ -86,12 +86,11 @@ def check(
     report = api.check(data, num_classes=num_classes)
     if as_json:
         _print_json(report.to_dict())
-    else:
+    elif report.ok:  # a failed check prints only what must be fixed, one line per problem
         for notice in report.notices:
             logger.info(f"notice: {notice}")
-        if report.ok:
-            channels = {1: "gray", 3: "RGB"}.get(report.channels, str(report.channels))
-            logger.info(f"{data}: {report.n_pairs} image/mask pairs, {channels}, {report.num_classes} classes: OK")
+        channels = {1: "gray", 3: "RGB"}.get(report.channels, str(report.channels))
+        logger.info(f"{data}: {report.n_pairs} image/mask pairs, {channels}, {report.num_classes} classes: OK")
     if not report.ok:
         raise DataError(report.problems)
 

@@ -625,7 +625,7 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
         if num_classes is not None:
             report.notices.append("--num-classes is ignored for multilabel masks: one output per label")
         check_multilabel(found.samples, report)
-        return _only_problems(report)
+        return report
     classes, bad_file = None, False
     try:
         classes = read_class_file(found.root)
@@ -670,13 +670,6 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
     if valid and empty:
         which = f"class {empty[0]} has" if len(empty) == 1 else f"classes {_fmt_values(empty)} have"
         report.notices.append(f"{which} no pixels in any valid mask")
-    return _only_problems(report)
-
-
-def _only_problems(report: CheckReport) -> CheckReport:
-    """A failed check says only what must be fixed: its notices are dropped (one line per problem)."""
-    if report.problems:
-        report.notices = []
     return report
 
 

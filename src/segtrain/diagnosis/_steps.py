@@ -290,7 +290,10 @@ def detect_lr_too_high(history: RunHistory) -> list[Finding]:
     message = (f"the learning rate {num(lr)} is too high: {evidence_text}{count_text}; "
                f"{outcome(history, events)}")
     lowest = min(x for x in lrs if is_finite(x)) if any(is_finite(x) for x in lrs) else math.nan
-    suggestion = f"to about {num(lowest / 10)} (--lr {num(lowest / 10)})" if is_finite(lowest) else "about 10x"
+    if is_finite(lowest) and lowest / 10 >= LR_IMPLAUSIBLE:  # ten times lower is still far too high
+        suggestion = "to a usual rate such as 1e-3 (--lr 1e-3)"
+    else:
+        suggestion = f"to about {num(lowest / 10)} (--lr {num(lowest / 10)})" if is_finite(lowest) else "about 10x"
     fix = f"lower the learning rate {suggestion}, or run `segtrain lr-find DATA` to pick one"
     evidence = {
         "lr": rounded(lr), "lrs": [rounded(x) for x in lrs][:10], "divergence_events": len(divergences),
