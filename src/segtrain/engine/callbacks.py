@@ -215,6 +215,18 @@ class StepLog(Callback):
             plot_steps(self.path, self.plot)
 
 
+class StepLimitStop(Callback):
+    """At ``max_steps``, stop through ``trainer.should_stop`` so that the cut epoch is still validated
+    (Lightning's own ``max_steps`` ends the epoch without validating it, and no best checkpoint is chosen)."""
+
+    def __init__(self, max_steps: int):
+        self.max_steps = max_steps
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step >= self.max_steps:
+            trainer.should_stop = True
+
+
 class BudgetStop(Callback):
     """Stop training so that it and its final validation end within ``budget_s`` seconds.
 

@@ -8,7 +8,7 @@ import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
 from segtrain.config.schema import SegtrainConfig
-from segtrain.engine.callbacks import AtomicCheckpointIO, BudgetStop, EpochLog, StepLog
+from segtrain.engine.callbacks import AtomicCheckpointIO, BudgetStop, EpochLog, StepLimitStop, StepLog
 from segtrain.engine.records import GradLog
 from segtrain.engine.resume import PeriodicCheckpoint, ResumeState
 from segtrain.planning.planner import TrainingPlan
@@ -72,6 +72,8 @@ def build_trainer(
     if budget is not None:
         budget_stop = BudgetStop(budget, plan.get("validation_seconds", 0.0), schedule)
         callbacks.append(budget_stop)
+    if train.max_steps:
+        callbacks.append(StepLimitStop(train.max_steps))
     if train.early_stop_patience:
         callbacks.append(EarlyStopping(MONITOR, mode="max", patience=train.early_stop_patience, check_finite=False,
                                        check_on_train_epoch_end=False))  # only after validations, not a cut epoch
