@@ -103,3 +103,31 @@ def test_checkpoint_with_nan_weights_is_not_written(tmp_path):
     before = path.read_bytes()
     io.save_checkpoint({"state_dict": {"w": torch.tensor([1.0, math.nan])}, "segtrain": {}}, path)
     assert path.read_bytes() == before
+
+
+def test_a_gradient_spike_switches_clipping_on(tmp_path, monkeypatch):
+    from segtrain.engine import module
+
+    original, calls = module.SegmentationModule._forward_backward, []
+
+    def spike(self, images, masks):
+        calls.append(1)
+        if len(calls) == 6:  # one step's loss (and so its gradients) a million times too large
+            handle = self.loss_fn.register_forward_hook(lambda mod, args, out: out * 1e6)
+            try:
+                return original(self, images, masks)
+            finally:
+                handle.remove()
+        return original(self, images, masks)
+
+    monkeypatch.setattr(module.SegmentationModule, "_forward_backward", spike)
+    result = _train(tmp_path)
+    assert result.stopped_by == "planned end"
+    events = _events(result.run)
+    clip = [e for e in events if e["kind"] == "clip"]
+    assert len(clip) == 1 and clip[0]["step"] == 6
+    norms = [float(line.split(",")[4]) for line in (result.run / "steps.csv").read_text().splitlines()[1:6]]
+    assert clip[0]["max_norm"] == pytest.approx(2 * sorted(norms)[2], rel=1e-3)  # 2x the median of 5 good steps
+    assert "gradient clipping on" in next(e for e in events if e["kind"] == "divergence")["action"]
+    state = torch.load(result.run / "checkpoints" / "last.ckpt", weights_only=True)["segtrain_state"]
+    assert state["clip_grad"] == pytest.approx(clip[0]["max_norm"])  # kept for a resume

@@ -30,6 +30,10 @@ logger = logging.getLogger("segtrain")
 SNAPSHOT_EVERY = 10
 EXPLOSION_FACTOR = 100.0
 RECENT = 20
+SPIKE_FACTOR = 10.0
+"""A failed step whose gradient norm exceeds 10x the recent median switches clipping on..."""
+CLIP_AT = 2.0
+"""...at 2x that median: ordinary steps are untouched, a spike is cut to a usual size."""
 
 
 def weights_finite(module: torch.nn.Module) -> bool:
@@ -60,18 +64,21 @@ class TrainingGuard(Callback):
         self.recoveries = 0
         self.first_loss: float | None = None
         self.recent: deque[float] = deque(maxlen=RECENT)
+        self.norms: deque[float] = deque(maxlen=RECENT)
         self.snapshot: dict | None = None
         self.stopped = False
 
     # --- state saved in checkpoints (the snapshot itself is not: a resumed run starts from good weights)
 
     def state_dict(self) -> dict:
-        return {"recoveries": self.recoveries, "first_loss": self.first_loss, "recent": list(self.recent)}
+        return {"recoveries": self.recoveries, "first_loss": self.first_loss, "recent": list(self.recent),
+                "norms": list(self.norms)}
 
     def load_state_dict(self, state: dict) -> None:
         self.recoveries = int(state.get("recoveries", 0))
         self.first_loss = state.get("first_loss")
         self.recent = deque(state.get("recent", []), maxlen=RECENT)
+        self.norms = deque(state.get("norms", []), maxlen=RECENT)
 
     # --- hooks
 
@@ -95,6 +102,8 @@ class TrainingGuard(Callback):
             if self.first_loss is None:
                 self.first_loss = record.loss
             self.recent.append(record.loss)
+            if math.isfinite(record.grad_norm):
+                self.norms.append(record.grad_norm)
             if record.step % SNAPSHOT_EVERY == 0 and weights_finite(pl_module):
                 self._take_snapshot(trainer, pl_module)
             return
@@ -119,8 +128,9 @@ class TrainingGuard(Callback):
             logger.warning(f"warning: step {record.step}: {event['kind']} again; {event['action']}")
             return
         new_lr = self._lower_lr(trainer)
+        clipped = self._clip_if_spiked(trainer, pl_module, record)
         event["action"] = (f"rolled back to the weights of step {restored}, skipped the batch, learning rate "
-                           f"x{self.lr_factor:g}, now {new_lr:.3g} at its peak")
+                           f"x{self.lr_factor:g}, now {new_lr:.3g} at its peak" + clipped)
         event["recoveries"] = self.recoveries
         self.events.write(event)
         what = "loss exploded" if exploded else f"{record.problem} not finite"
@@ -135,6 +145,20 @@ class TrainingGuard(Callback):
         if self.first_loss is None or not math.isfinite(loss):
             return False
         return loss > EXPLOSION_FACTOR * max(self._reference(), self.first_loss)
+
+    def _clip_if_spiked(self, trainer, pl_module, record) -> str:
+        """Switch gradient clipping on when the failed step's gradients spiked; returns words for the action."""
+        if pl_module.clip_grad or len(self.norms) < 3:
+            return ""
+        usual = statistics.median(self.norms)
+        if math.isfinite(record.grad_norm) and record.grad_norm <= SPIKE_FACTOR * usual:
+            return ""
+        pl_module.clip_grad = CLIP_AT * usual
+        norm = f"{record.grad_norm:.3g}" if math.isfinite(record.grad_norm) else "not finite"
+        self.events.write({"kind": "clip", "step": record.step, "epoch": trainer.current_epoch + 1,
+                           "max_norm": pl_module.clip_grad,
+                           "reason": f"gradient norm {norm} against a usual {usual:.3g}"})
+        return f", gradient clipping on at norm {pl_module.clip_grad:.3g}"
 
     @staticmethod
     def _lr(trainer) -> float:
