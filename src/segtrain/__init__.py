@@ -16,7 +16,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-_VERBS = ("check", "plan", "lr_find", "train", "resume", "evaluate", "predict", "doctor", "demo", "synth")
+_VERBS = ("check", "plan", "lr_find", "train", "resume", "evaluate", "predict", "doctor", "report", "demo", "synth")
 
 __all__ = [*_VERBS, "UserError", "__version__"]
 

@@ -402,6 +402,13 @@ def doctor(run: Path | str) -> dict[str, Any]:
     return {"run": str(path), "findings": [f.to_dict() for f in findings], "text": format_findings(findings, history)}
 
 
+def report(run: Path | str) -> Path:
+    """Build ``RUN/report.html`` (and ``RUN/plots/``) from the run folder alone; returns its path."""
+    from segtrain.report.html import build_report
+
+    return build_report(Path(run))
+
+
 def _expand_inputs(inputs: Sequence[Path | str]) -> list[Path]:
     files: list[Path] = []
     for item in map(Path, inputs):

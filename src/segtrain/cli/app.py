@@ -245,6 +245,9 @@ def train(
             raise UserError("train needs DATA and --out RUN (or --resume RUN to continue a run)")
         result = api.train(data, out, config=config, plan=plan_file, overwrite=overwrite,
                            progress=progress, verbose=verbose, **options)
+    from segtrain.runtime.rundir import atomic_write_text
+
+    atomic_write_text(Path(result.run) / "command.txt", "segtrain " + " ".join(sys.argv[1:]) + "\n")
     _summary(result)
 
 
@@ -307,6 +310,18 @@ def evaluate(
     if result.get("horizon_row_error_px") is not None:
         logger.info(f"  horizon: mean row error {result['horizon_row_error_px']:.2f} px, "
                     f"angle error {result['horizon_angle_error_deg']:.2f} degrees")
+
+
+@app.command()
+def report(
+    run: Path = typer.Argument(..., help="Run folder written by 'segtrain train' (evaluate it first for test results)."),
+) -> None:
+    """Write RUN/report.html: data, plan, curves, results, findings and provenance in one self-contained page."""
+    _console()
+    from segtrain import api
+
+    path = api.report(run)
+    logger.info(f"report written to {path} (figures also in {path.parent / 'plots'})")
 
 
 @app.command()

@@ -1,0 +1,136 @@
+"""The files of a run folder, read once and forgivingly: a missing or broken file reads as empty."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segtrain.report._figure import read_json
+
+SPLITS = ("train", "val", "test")
+
+
+def _yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _jsonl(path: Path) -> list[dict]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            out.append(item)
+    return out
+
+
+@dataclass
+class RunFiles:
+    """What a run folder holds (see the README's *Run folder*); absent files are empty values.
+
+    Attributes
+    ----------
+    path : Path
+        The run folder.
+    config, plan, split : dict
+        ``config.yaml``, ``plan.json``, ``split.json``.
+    evaluation : dict or None
+        ``evaluation.json`` (test scores), ``None`` before ``segtrain evaluate``.
+    findings : list or None
+        ``findings.json``, ``None`` when absent.
+    events : list of dict
+        ``events.jsonl``.
+    command : str or None
+        ``command.txt`` (the command line), when recorded.
+    """
+
+    path: Path
+    config: dict = field(default_factory=dict)
+    plan: dict = field(default_factory=dict)
+    split: dict = field(default_factory=dict)
+    evaluation: dict | None = None
+    findings: list | None = None
+    events: list = field(default_factory=list)
+    command: str | None = None
+
+    @classmethod
+    def load(cls, run: Path | str) -> "RunFiles":
+        path = Path(run)
+        plan, split = read_json(path / "plan.json"), read_json(path / "split.json")
+        evaluation, findings = read_json(path / "evaluation.json"), read_json(path / "findings.json")
+        try:
+            command = (path / "command.txt").read_text().strip() or None
+        except OSError:
+            command = None
+        return cls(
+            path=path,
+            config=_yaml(path / "config.yaml"),
+            plan=plan if isinstance(plan, dict) else {},
+            split=split if isinstance(split, dict) else {},
+            evaluation=evaluation if isinstance(evaluation, dict) else None,
+            findings=findings if isinstance(findings, list) else None,
+            events=_jsonl(path / "events.jsonl"),
+            command=command,
+        )
+
+    def file(self, name: str) -> Path:
+        """``RUN/<name>``."""
+        return self.path / name
+
+    def section(self, name: str) -> dict[str, Any]:
+        """One section of ``config.yaml`` (``data``, ``model``, ``train``, ...), ``{}`` when absent."""
+        value = self.config.get(name)
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "checkpoints" / "best.ckpt"
+
+    @property
+    def data_root(self) -> Path | None:
+        """The dataset folder: ``config.yaml`` ``data.root``, or else the folder ``evaluation.json``
+        was scored on (``evaluate --data``) when only that one exists; ``None`` when neither is recorded."""
+        roots = [Path(r) for r in (self.section("data").get("root"), (self.evaluation or {}).get("data")) if r]
+        return next((r for r in roots if r.is_dir()), roots[0] if roots else None)
+
+    @property
+    def multilabel(self) -> list[str] | None:
+        labels = self.section("data").get("multilabel")
+        return [str(label) for label in labels] if labels else None
+
+    @property
+    def class_names(self) -> list[str]:
+        """Display name of each output class (each label for multilabel runs)."""
+        data = self.section("data")
+        if self.multilabel:
+            return self.multilabel
+        if data.get("class_names"):
+            return [str(name) for name in data["class_names"]]
+        per_class = (self.evaluation or {}).get("per_class") or []
+        if per_class and all("name" in row for row in per_class):
+            return [str(row["name"]) for row in per_class]
+        n = data.get("num_classes") or (self.plan.get("fingerprint") or {}).get("num_classes") or 2
+        return [str(k) for k in range(int(n))]
+
+    @property
+    def overlay_names(self) -> list[str]:
+        """Names for colouring masks: background first (``"none"`` for multilabel runs)."""
+        return ["none", *self.multilabel] if self.multilabel else self.class_names
+
+    def stems(self, split: str) -> list[str]:
+        value = self.split.get(split)
+        return [str(s) for s in value] if isinstance(value, list) else []

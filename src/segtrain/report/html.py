@@ -1,0 +1,169 @@
+"""The run report: one self-contained HTML file built from a run folder alone.
+
+``build_report(RUN)`` draws every figure into ``RUN/plots/`` and writes ``RUN/report.html``
+with them embedded as base64 PNG data URIs, inline CSS, no script and no network reference,
+so the file can be mailed or opened on a phone. Sections: data, plan, curves, results,
+findings, provenance.
+
+The images themselves (training samples, best and worst test predictions, and the confusion
+matrix when ``evaluation.json`` holds none) are read from the dataset folder recorded in
+``config.yaml`` and predicted with ``checkpoints/best.ckpt``; when the folder is gone those
+figures are left out with a note. The output depends only on the run folder, the dataset
+and the installed packages: it holds no build time and no path of the run folder, so
+rebuilding (also from a copy) gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from segtrain.report import _sections as sections
+from segtrain.report._html import fmt, page, para
+from segtrain.report._run import RunFiles
+from segtrain.report.overlays import best_and_worst, plot_prediction_overlays, plot_sample_overlays
+from segtrain.report.plots import (
+    per_image_dice,
+    plot_class_shares,
+    plot_confusion,
+    plot_dice_histogram,
+    plot_grad_norms,
+    plot_losses,
+    plot_lr,
+    plot_lr_find,
+    plot_val_metrics,
+    read_confusion,
+)
+from segtrain.report.provenance import data_listing, package_versions, sha256_file
+
+EXAMPLES_PER_END = 2
+"""Test images drawn at each end of the per-image Dice ranking (best 2, worst 2)."""
+TRAINING_SAMPLES = 4
+"""Training samples drawn in the data section (the first ones of the split)."""
+
+PLOT_NAMES = ("class_shares", "samples", "losses", "val_metrics", "lr", "lr_find", "grad_norms", "confusion",
+              "dice_hist", "best", "worst")
+"""Figures of the report, saved as ``RUN/plots/<name>.png``."""
+
+
+def _draw_curves(ctx: sections.Context, plots: Path) -> None:
+    run = ctx.run
+    figures = ctx.figures
+    figures["losses"] = plot_losses(run.file("metrics.csv"), plots / "losses.png")
+    figures["val_metrics"] = plot_val_metrics(run.file("metrics.csv"), plots / "val_metrics.png", run.class_names)
+    figures["lr"] = plot_lr(run.file("steps.csv"), plots / "lr.png")
+    figures["lr_find"] = plot_lr_find(run.file("lr_find.csv"), run.file("plan.json"), plots / "lr_find.png")
+    figures["grad_norms"] = plot_grad_norms(run.file("grads.csv"), plots / "grad_norms.png")
+    figures["dice_hist"] = plot_dice_histogram(run.file("evaluation.json"), plots / "dice_hist.png")
+    ctx.notes.update({
+        "losses": "no losses recorded (metrics.csv missing or empty)",
+        "val_metrics": "no validation scores recorded (metrics.csv missing or empty)",
+        "lr": "no steps recorded (steps.csv missing or empty)",
+        "lr_find": "no range test in this run (no lr_find.csv): the learning rate was given or came from a plan file",
+        "grad_norms": "no gradient norms recorded (grads.csv missing or empty)",
+        "dice_hist": "no per-image test scores (run 'segtrain evaluate RUN')",
+    })
+
+
+def _draw_images(ctx: sections.Context, plots: Path) -> None:
+    """Training samples, best/worst test predictions and (when needed) the confusion matrix."""
+    from segtrain.report.predictions import dataset_samples, predict_samples, read_example
+
+    run = ctx.run
+    gone = f"the dataset folder {run.data_root} is gone or unreadable: figure left out"
+    samples = dataset_samples(run.data_root)
+    ctx.data_found = bool(samples)
+    predictor = None
+    if run.checkpoint.is_file():
+        from segtrain.inference.predictor import Predictor, load_checkpoint
+
+        checkpoint = load_checkpoint(run.checkpoint)
+        ctx.checkpoint_meta = dict(checkpoint["segtrain"])
+        ctx.lightning_recorded = checkpoint.get("pytorch-lightning_version")
+        if samples:
+            predictor = Predictor(checkpoint)
+        del checkpoint
+    if samples:
+        from segtrain.data.labels import LabelSpec
+
+        spec = LabelSpec.from_meta(ctx.checkpoint_meta or run.section("data"))
+        stems = [s for s in run.stems("train") if s in samples][:TRAINING_SAMPLES]
+        ctx.figures["samples"] = plot_sample_overlays([read_example(samples[s], spec) for s in stems],
+                                                      plots / "samples.png", run.overlay_names)
+    ctx.notes["samples"] = gone if not samples else "no training samples listed in split.json"
+
+    confusion = read_confusion(run.file("evaluation.json"))
+    if confusion is not None:
+        ctx.confusion_source = "from evaluation.json"
+    test = run.stems("test")
+    dice = per_image_dice(run.evaluation)
+    best, worst = best_and_worst(dice, EXAMPLES_PER_END)
+    missing = [s for s in test if s not in samples]
+    if predictor is not None and test and not missing:
+        result = predict_samples(predictor, [samples[s] for s in test], keep=best + worst, dice=dict(dice))
+        if confusion is None:
+            confusion = result.confusion
+            ctx.confusion_source = f"pixels of the {len(test)} test images, predicted with best.ckpt"
+        ignore = predictor.config.data.ignore_index
+        for key, chosen, title in (("best", best, "highest"), ("worst", worst, "lowest")):
+            ctx.figures[key] = plot_prediction_overlays(
+                [result.examples[s] for s in chosen], plots / f"{key}.png", run.overlay_names,
+                f"test images with the {title} Dice", ignore)
+    reason = ("no best.ckpt" if not run.checkpoint.is_file() else gone if not samples
+              else f"{len(missing)} test image(s) missing from the dataset folder (e.g. {missing[0]})" if missing
+              else "no test split" if not test else "")
+    for key in ("best", "worst"):
+        ctx.notes[key] = reason or "no per-image test scores (run 'segtrain evaluate RUN')"
+    ctx.notes["confusion"] = reason or "no confusion matrix"
+    ctx.confusion = confusion
+    names = run.class_names
+    ctx.figures["confusion"] = plot_confusion(confusion, plots / "confusion.png", names)
+    ctx.figures["class_shares"] = plot_class_shares(run.file("plan.json"), plots / "class_shares.png", names,
+                                                    confusion)
+    ctx.notes["class_shares"] = "plan.json holds no class shares"
+
+
+def build_report(run: Path | str) -> Path:
+    """Write ``RUN/report.html`` (and every figure as ``RUN/plots/<name>.png``) from a run folder.
+
+    Parameters
+    ----------
+    run : Path or str
+        A run folder written by ``segtrain train`` (``evaluate`` and ``doctor`` add the test
+        scores and the findings; any missing file leaves its part out with a note).
+
+    Returns
+    -------
+    Path
+        The report file.
+
+    Raises
+    ------
+    segtrain.errors.UserError
+        If ``run`` is not a folder.
+    """
+    from segtrain.errors import UserError
+    from segtrain.runtime.rundir import atomic_write_text
+
+    run = Path(run)
+    if not run.is_dir():
+        raise UserError(f"{run}: not a folder; pass the --out folder of a 'segtrain train'")
+    files = RunFiles.load(run)
+    plots = run / "plots"
+    ctx = sections.Context(files, versions=package_versions())
+    _draw_curves(ctx, plots)
+    _draw_images(ctx, plots)
+    for name in PLOT_NAMES:  # a figure not drawn this time must not linger from an earlier build
+        if ctx.figures.get(name) is None:
+            (plots / f"{name}.png").unlink(missing_ok=True)
+    root = files.data_root
+    ctx.listing = data_listing(root, exclude=[run]) if root is not None else None
+    ctx.checkpoint_sha256 = sha256_file(files.checkpoint) if files.checkpoint.is_file() else None
+    headline = (files.evaluation or {}).get("headline") or {}
+    header = [para(f"Test {headline.get('name', 'score')}: {fmt(headline.get('value'))}") if headline else
+              para("Not evaluated yet: run 'segtrain evaluate RUN' for the test scores.")]
+    body = [("data", "Data", sections.data(ctx)), ("plan", "Plan", sections.plan(ctx)),
+            ("curves", "Curves", sections.curves(ctx)), ("results", "Results", sections.results(ctx)),
+            ("findings", "Findings", sections.findings(ctx)), ("provenance", "Provenance", sections.provenance(ctx))]
+    out = run / "report.html"
+    atomic_write_text(out, page("segtrain run report", header, body))
+    return out

@@ -1,0 +1,34 @@
+"""One tiny trained and evaluated run, shared by the report tests (trained once per session).
+
+Planning's memory measurement (a fresh process per batch size) is replaced by a stand-in fit:
+these tests are about what the report reads from a run folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers.datasets import make_dataset
+
+TINY = "model: {width: 4, depth: 2}\n"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run folder of 2 epochs on 10 gray 32x32 images, with ``evaluation.json``; treat as read-only."""
+    import segtrain
+    from segtrain.planning import batch
+
+    root = tmp_path_factory.mktemp("report")
+    data = make_dataset(root / "data", n=10, size=(32, 32))
+    config = root / "tiny.yaml"
+    config.write_text(TINY)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batch, "measure_cpu_memory", lambda *args, **kwargs: batch.fit_memory(
+            {1: 200 * 2**20, 2: 210 * 2**20, 4: 230 * 2**20}))
+        segtrain.train(data, root / "run", epochs=2, batch_size=2, patch_size=32, precision="32", lr=1e-3,
+                       lr_find=False, progress=False, config=config)
+    segtrain.evaluate(root / "run")
+    return root / "run"
