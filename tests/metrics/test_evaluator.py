@@ -254,3 +254,15 @@ def test_accepts_boolean_and_uint8_maps(horizon):
     evaluator = SegmentationEvaluator(2)
     row = evaluator.add("bool", truth.astype(bool), truth)
     assert row["dice"] == 1.0 and row["hd95"] == 0.0 and row["horizon_row_error_px"] == 0.0
+
+
+def test_result_holds_the_pooled_confusion_matrix():
+    import numpy as np
+
+    from segtrain.metrics.evaluator import SegmentationEvaluator
+
+    evaluator = SegmentationEvaluator(2)
+    evaluator.add("a", np.array([[0, 1], [1, 1]]), np.array([[0, 0], [1, 1]]))
+    evaluator.add("b", np.array([[0, 0], [0, 1]]), np.array([[1, 0], [0, 1]]))
+    # truth x prediction: a: (0,0) (0,1) (1,1) (1,1); b: (1,0) (0,0) (0,0) (1,1)
+    assert evaluator.result()["confusion"] == [[3, 1], [1, 3]]

@@ -214,9 +214,10 @@ class SegmentationEvaluator:
             entries gain ``hd95`` and ``boundary_f1``, ``None`` for class 0); ``reductions``;
             ``n_images``; ``per_image``; ``hd95``, ``boundary_f1``, ``boundary_tolerance_px``;
             ``horizon_row_error_px``, ``horizon_angle_error_deg``, ``horizon_note``,
-            ``n_horizon_images``.
+            ``n_horizon_images``; ``confusion``: the pooled ``(C, C)`` pixel counts, truth x prediction.
         """
         out = scores_from_confusion(self._confusion, self.class_names)
+        out["confusion"] = self._confusion.tolist()
         out["reductions"] = self._reductions()
         for name in ("hd95", "boundary_f1"):
             stack = np.array(self._boundary[name]).reshape(len(self._rows), self.num_classes)
