@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.planning import stand_in_memory_fit
 from helpers.cli import run_cli
 from helpers.datasets import make_dataset
 
@@ -203,8 +204,7 @@ def _disk_full(monkeypatch) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "fsync", no_space)  # every file of a run goes through atomic_write_bytes
-    monkeypatch.setattr(batch, "measure_cpu_memory", lambda *args, **kwargs: batch.fit_memory(
-        {1: 200 * 2**20, 2: 210 * 2**20, 4: 230 * 2**20}))
+    monkeypatch.setattr(batch, "measure_cpu_memory", stand_in_memory_fit())
 
 
 @case

@@ -8,11 +8,8 @@ from helpers.datasets import make_dataset
 
 
 @pytest.fixture(autouse=True)
-def no_memory_probe(monkeypatch):
-    from segtrain.planning import batch
-
-    monkeypatch.setattr(batch, "measure_cpu_memory", lambda *args, **kwargs: batch.fit_memory(
-        {1: 200 * 2**20, 2: 210 * 2**20, 4: 230 * 2**20}))
+def _planning_without_memory_probe(no_memory_probe):
+    """Every test here trains; none is about planning."""
 
 
 def test_a_file_failing_in_a_worker_is_named(tmp_path, monkeypatch):

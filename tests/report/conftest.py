@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.planning import stand_in_memory_fit
 from helpers.datasets import make_dataset
 
 TINY = "model: {width: 4, depth: 2}\n"
@@ -26,8 +27,7 @@ def tiny_run(tmp_path_factory) -> Path:
     config = root / "tiny.yaml"
     config.write_text(TINY)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(batch, "measure_cpu_memory", lambda *args, **kwargs: batch.fit_memory(
-            {1: 200 * 2**20, 2: 210 * 2**20, 4: 230 * 2**20}))
+        patch.setattr(batch, "measure_cpu_memory", stand_in_memory_fit())
         segtrain.train(data, root / "run", epochs=2, batch_size=2, patch_size=32, precision="32", lr=1e-3,
                        lr_find=False, progress=False, config=config)
     segtrain.evaluate(root / "run")

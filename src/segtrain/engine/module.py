@@ -33,7 +33,7 @@ import lightning as L
 import torch
 
 from segtrain.config.schema import SegtrainConfig
-from segtrain.engine.gradients import clip_to, group_norms, layer_groups
+from segtrain.engine.gradients import clip_to, group_norms, layer_groups, total_norm
 from segtrain.engine.optim import build_optimizer
 from segtrain.engine.schedules import Schedule
 from segtrain.losses import build_loss
@@ -200,8 +200,6 @@ class SegmentationModule(L.LightningModule):
         if record is not None and (record.step % GRAD_LOG_EVERY == 0 or record.step == 1):
             record.grad_norm, record.group_norms = group_norms(self.groups)
         elif record is not None:
-            from segtrain.engine.gradients import total_norm
-
             record.grad_norm = total_norm(params)
         if record is not None and self._failed is None and not math.isfinite(record.grad_norm):
             scaler = getattr(self.trainer.precision_plugin, "scaler", None)
