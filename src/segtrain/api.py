@@ -86,6 +86,10 @@ def _prepare(data: Path | str, config, options: dict[str, Any]):
     """Config, checked dataset, samples by stem, and the split of a run (nothing written)."""
     data = Path(data)
     cfg = _build_config(config, data, _overrides(**options))
+    if cfg.train.logger != "csv":
+        from segtrain.engine.loggers import check_logger
+
+        check_logger(cfg.train.logger)
     report = check(data, cfg.data.num_classes)
     if not report.ok:
         raise DataError(report.problems)
@@ -253,6 +257,7 @@ def train(
     overwrite: bool = False,
     progress: bool | None = None,
     verbose: bool = False,
+    report: bool = True,
     **options,
 ) -> TrainResult:
     """Check, split, plan and train; returns where the run is and how it went.
@@ -262,23 +267,44 @@ def train(
     ``num_classes``, ``norm``, ``split``, ``seed``, ``lr_find``) override ``config`` (a YAML path,
     a dict or a ``SegtrainConfig``), which overrides a saved ``plan`` file, which overrides the
     planner. The run folder receives ``config.yaml``, ``plan.json``, ``split.json``,
-    ``metrics.csv``, ``lr_find.csv``, ``plots/`` and ``checkpoints/``.
+    ``metrics.csv``, ``lr_find.csv``, ``plots/`` and ``checkpoints/``. With ``report`` (the
+    default), the best checkpoint is then scored on the test split (``evaluation.json``) and
+    ``report.html`` is written: see :func:`finish`.
     """
     from segtrain.runtime.rundir import RunDir, write_json
 
     given = load_plan(plan) if plan is not None else None
     RunDir.check_free(out, overwrite)
-    cfg, report, samples, split_stems = _prepare(data, config, options)
+    cfg, checked, samples, split_stems = _prepare(data, config, options)
     from segtrain.runtime.log import quiet_libraries
 
     quiet_libraries(verbose)
-    planned = _make_plan(cfg, report, samples, split_stems, given)  # may refuse: nothing written yet
+    planned = _make_plan(cfg, checked, samples, split_stems, given)  # may refuse: nothing written yet
     run = RunDir.create(out, overwrite=overwrite)
+    run.record_command()
     write_json(run.split, split_stems)
     write_json(run.plan, planned.to_dict())
     _write_lr_curve(planned, run.path)
     logger.info(planned.format())
-    return _fit(cfg, report, samples, split_stems, run, planned, progress)
+    result = _fit(cfg, checked, samples, split_stems, run, planned, progress)
+    return finish(result) if report else result
+
+
+def finish(result: "TrainResult") -> "TrainResult":
+    """End a run: score its best checkpoint on the test split, then write ``report.html``.
+
+    The test split is touched here, once training is over, and nowhere before. A run with an
+    empty test split or without any checkpoint gets a report without test results. Under
+    several processes only the one that writes files does this. Returns ``result`` with
+    ``evaluation`` and ``report`` filled in.
+    """
+    if not result.rank_zero:
+        return result
+    stems = json.loads((Path(result.run) / "split.json").read_text())
+    if stems.get("test") and Path(result.best_checkpoint).exists():
+        result.evaluation = evaluate(result.run)
+    result.report = report(result.run)
+    return result
 
 
 def _fit(cfg, report, samples, split_stems, run, plan, progress) -> "TrainResult":
@@ -293,13 +319,13 @@ def _fit(cfg, report, samples, split_stems, run, plan, progress) -> "TrainResult
 
 
 def resume(run: Path | str, data: Path | str | None = None, *, config=None, progress: bool | None = None,
-           verbose: bool = False, **options) -> "TrainResult":
+           verbose: bool = False, report: bool = True, **options) -> "TrainResult":
     """Continue the run in ``run`` from its ``last.ckpt`` (or from the start if it has none).
 
     The run continues exactly as it was configured and planned: a killed run resumed ends with
     the weights it would have had. ``epochs``, ``budget`` or ``max_steps`` extend it (also a
     finished run); any other option, a ``config`` or a ``data`` folder that differ from the run's
-    are refused, since they would make a different run.
+    are refused, since they would make a different run. ``report`` as for :func:`train`.
     """
     from segtrain.config import load_config
     from segtrain.engine.continuation import EXTENDS, extend_plan, finished, refuse_changes
@@ -315,10 +341,10 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
     checkpoint = load_checkpoint(rundir.last) if rundir.last.exists() else None  # weights only: runs no code
     plan = load_plan(rundir.plan)
     stems = json.loads(rundir.split.read_text())
-    report = check(cfg.data.root, cfg.data.num_classes)
-    if not report.ok:
-        raise DataError(report.problems)
-    samples = {s.stem: s for s in report.samples}
+    checked = check(cfg.data.root, cfg.data.num_classes)
+    if not checked.ok:
+        raise DataError(checked.problems)
+    samples = {s.stem: s for s in checked.samples}
     missing = [s for split in ("train", "val") for s in stems[split] if s not in samples]
     if missing:
         raise UserError(f"{cfg.data.root}: {len(missing)} image(s) of the run are missing (e.g. {missing[0]}); "
@@ -327,10 +353,11 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
     if checkpoint is not None:
         meta, step = checkpoint["segtrain"], int(checkpoint.get("global_step", 0))
     else:  # killed before the first checkpoint: start again from the beginning
-        spec, mode, class_weights = _labels(cfg, report, stems)
-        meta, step = run_meta(cfg, report, spec, mode, class_weights, plan), 0
+        spec, mode, class_weights = _labels(cfg, checked, stems)
+        meta, step = run_meta(cfg, checked, spec, mode, class_weights, plan), 0
     del checkpoint
     truncate_histories(rundir.path, step)
+    rundir.record_command()
     extend = extend_plan(plan, options, step, rundir)
     if extend is None and finished(rundir, step):
         raise UserError(f"{rundir.path}: the run has finished ({step} steps); pass --epochs, --budget or "
@@ -343,9 +370,10 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
         write_json(rundir.plan, plan.to_dict())
     logger.info(f"resuming {rundir.path} at step {step}" + (" (extended: " + ", ".join(
         f"{k} {v}" for k, v in extend.items() if v is not None) + ")" if extend else ""))
-    return fit(rundir, cfg, meta, report, samples, stems, plan, progress,
-               resume_from=rundir.last if step else None,
-               extend_to_steps=plan["total_steps"] if extend is not None else None)
+    result = fit(rundir, cfg, meta, checked, samples, stems, plan, progress,
+                 resume_from=rundir.last if step else None,
+                 extend_to_steps=plan["total_steps"] if extend is not None else None)
+    return finish(result) if report else result
 
 
 def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test") -> dict[str, Any]:
@@ -404,7 +432,7 @@ def doctor(run: Path | str) -> dict[str, Any]:
 
 def report(run: Path | str) -> Path:
     """Build ``RUN/report.html`` (and ``RUN/plots/``) from the run folder alone; returns its path."""
-    from segtrain.report.html import build_report
+    from segtrain.reporting.html import build_report
 
     return build_report(Path(run))
 
@@ -464,14 +492,14 @@ def demo(
     seed: int = 0,
     progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Synthesise the horizon set, train within ``budget``, evaluate on its test split."""
+    """Synthesise the horizon set, train within ``budget``; the run ends scored on its test split, with its report."""
     out = Path(out)
     start = time.perf_counter()
     data = out / "data"
     synth(data, n=n, size=size, seed=seed)
     logger.info(f"synthesised {n} horizon scenes of {size}x{size} in {data}")
     result = train(data, out / "run", budget=budget, seed=seed, overwrite=True, progress=progress)
-    scores = evaluate(result.run)
+    scores = result.evaluation
     return {
         "data": str(data),
         "run": str(result.run),

@@ -4,7 +4,6 @@ import os
 import pickle
 import signal
 import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -233,10 +232,9 @@ def test_explain_a_real_killed_worker():
 
 
 @posix_only
-def test_usable_workers_start_quickly():
-    start = time.perf_counter()
+def test_usable_workers_start():
     assert usable_workers(2) == (2, None)
-    assert time.perf_counter() - start < 1.5
+    assert multiprocessing.active_children() == []  # the probe's workers are shut down
 
 
 def test_usable_workers_zero_starts_nothing(monkeypatch):
@@ -296,11 +294,9 @@ class _WorkersDie(multiprocessing.context.ForkContext if _FORK else object):
     ],
 )
 def test_usable_workers_fall_back_when_workers_cannot_start(context, error):
-    start = time.perf_counter()
     workers, reason = usable_workers(2, multiprocessing_context=context())
     assert workers == 0
     assert reason.startswith(f"2 data-loading workers could not start ({error}")
     assert reason.endswith("; loading data in the main process instead (num_workers=0), which is slower")
     assert "\n" not in reason
     assert multiprocessing.active_children() == []  # a worker that did start is gone already
-    assert time.perf_counter() - start < 1.5

@@ -51,7 +51,12 @@ def test_run_folder_layout(trained):
         assert int(row["step"]) == index + 1
         assert float(row["lr"]) == pytest.approx(plan["lr"] * schedule(index), rel=1e-4)
     assert (run / "plots" / "steps.png").read_bytes()[:4] == b"\x89PNG"
-    assert "best validation Dice" in result.stderr
+    summary = result.stderr[result.stderr.index("run summary"):]
+    best_epoch = max(range(2), key=lambda i: float(rows[1 + i].split(",")[4])) + 1  # the first maximum wins
+    assert f"epoch {best_epoch}, validation Dice" in summary
+    evaluation = json.loads((run / "evaluation.json").read_text())  # train ends on the test split ...
+    assert f"Dice {evaluation['dice']:.4f}" in summary and "test (2 images)" in summary
+    assert (run / "report.html").exists() and f"report            {run / 'report.html'}" in summary  # ... and its report
     assert "Tip" not in result.stderr and "GPU available" not in result.stderr  # no library banners
 
 

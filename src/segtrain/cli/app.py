@@ -125,7 +125,7 @@ _PLAN_OPTIONS = (
     "epochs", "batch_size", "accumulate", "lr", "patch_size", "budget", "max_steps", "steps_per_epoch", "optimizer",
     "schedule", "loss", "precision", "norm", "num_classes", "split", "seed", "class_weights",
 )
-_TRAIN_ONLY = ("threshold", "tune_threshold", "clip_grad", "init")
+_TRAIN_ONLY = ("threshold", "tune_threshold", "clip_grad", "init", "logger")
 
 
 def _class_weights(text: str | None):
@@ -220,11 +220,17 @@ def train(
     clip_grad: Optional[float] = typer.Option(
         None, "--clip-grad", help="Clip the gradients' total norm to this value before each update."),
     init: Optional[str] = typer.Option(None, "--init", help="Weight initialisation: default, kaiming or xavier."),
+    logger_name: Optional[str] = typer.Option(
+        None, "--logger", help="csv (metrics.csv and steps.csv, always written) or tensorboard (also event files "
+                               "in RUN/tensorboard; needs the tensorboard package)."),
     threshold: Optional[float] = typer.Option(
         None, "--threshold", help="Probability above which a pixel is foreground (binary, multilabel; default 0.5)."),
     tune_threshold: bool = typer.Option(
         False, "--tune-threshold", help="Choose the threshold that maximises validation Dice after training."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
+    no_report: bool = typer.Option(
+        False, "--no-report", help="Stop after training: no test-split evaluation, no report.html (run "
+                                   "'segtrain evaluate' and 'segtrain report' later)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the libraries' messages."),
 ) -> None:
@@ -232,37 +238,23 @@ def train(
     _console(quiet, verbose)
     from segtrain import api
 
-    options = _options(locals())
+    options = _options({**locals(), "logger": logger_name})
     progress = None if not quiet else False
     if resume is not None:
         if out is not None and out.resolve() != resume.resolve():
             raise UserError(f"--out {out} with --resume {resume}: a resumed run stays in its folder; leave --out out")
         if plan_file is not None:
             raise UserError("--plan with --resume: a resumed run keeps its own plan.json; leave --plan out")
-        result = api.resume(resume, data, config=config, progress=progress, verbose=verbose, **options)
+        result = api.resume(resume, data, config=config, progress=progress, verbose=verbose, report=not no_report,
+                            **options)
     else:
         if data is None or out is None:
             raise UserError("train needs DATA and --out RUN (or --resume RUN to continue a run)")
         result = api.train(data, out, config=config, plan=plan_file, overwrite=overwrite,
-                           progress=progress, verbose=verbose, **options)
-    from segtrain.runtime.rundir import atomic_write_text
+                           progress=progress, verbose=verbose, report=not no_report, **options)
+    from segtrain.cli.summary import print_summary
 
-    atomic_write_text(Path(result.run) / "command.txt", "segtrain " + " ".join(sys.argv[1:]) + "\n")
-    _summary(result)
-
-
-def _summary(result) -> None:
-    from segtrain.engine.callbacks import format_seconds
-
-    dice = "n/a" if result.best_val_dice is None else f"{result.best_val_dice:.4f}"
-    problems = [f for f in result.findings if f.severity in ("warning", "error")]
-    logger.info(
-        f"trained {result.epochs} epochs, {result.steps} steps in {format_seconds(result.seconds)} "
-        f"(stopped by {result.stopped_by}); best validation Dice {dice}\n"
-        f"run folder: {result.run}  checkpoint: {result.best_checkpoint}\n"
-        + (f"{len(problems)} finding(s) above; details: segtrain doctor {result.run}" if problems
-           else f"no problems found; segtrain doctor {result.run} tells more")
-    )
+    print_summary(result)
 
 
 @app.command()
@@ -350,15 +342,13 @@ def demo(
     from segtrain import api
     from segtrain.engine.callbacks import format_seconds
 
+    from segtrain.cli.summary import print_summary
+
     result = api.demo(out, budget=budget, n=n)
-    _summary(result["train"])
-    ev = result["evaluation"]
-    sky = ev["per_class"][1]
+    print_summary(result["train"])
     logger.info(
-        f"test split ({ev['n_images']} images): sky IoU {sky['iou']:.4f}, sky Dice {sky['dice']:.4f}, "
-        f"pixel accuracy {ev['pixel_accuracy']:.4f}\n"
         f"demo finished in {format_seconds(result['seconds'])}; data in {result['data']}, "
-        f"scores in {Path(result['run']) / 'evaluation.json'}\n"
+        f"scores in {Path(result['run']) / 'evaluation.json'}, report in {Path(result['run']) / 'report.html'}\n"
         f"next: segtrain predict {result['run']} IMAGE --out predictions/"
     )
 

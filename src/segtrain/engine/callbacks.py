@@ -210,7 +210,7 @@ class StepLog(Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         self._flush(trainer)
         if trainer.is_global_zero and self.plot is not None:
-            from segtrain.report.plots import plot_steps
+            from segtrain.reporting.plots import plot_steps
 
             plot_steps(self.path, self.plot)
 

@@ -24,11 +24,18 @@ class TrainResult:
     run: Path
     best_checkpoint: Path
     best_val_dice: float | None
+    best_epoch: int | None
     epochs: int
     steps: int
     seconds: float
     stopped_by: str
     findings: list = field(default_factory=list)
+    rank_zero: bool = True
+    """Whether this process is the one that writes files (always true on one device)."""
+    evaluation: dict | None = None
+    """The test-split scores, when the run was evaluated at its end."""
+    report: Path | None = None
+    """``report.html``, when it was written at the end of the run."""
 
 
 def resolve_run_config(cfg, report, spec, plan):
@@ -149,11 +156,13 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
         run=run.path,
         best_checkpoint=run.best if run.best.exists() else run.last,
         best_val_dice=None if best_score is None else float(best_score),
+        best_epoch=_best_epoch(trainer),
         epochs=trainer.current_epoch,
         steps=trainer.global_step,
         seconds=seconds,
         stopped_by=stopped_by,
         findings=findings,
+        rank_zero=trainer.is_global_zero,
     )
 
 

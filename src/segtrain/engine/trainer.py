@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import sys
+import time
 
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
 from segtrain.config.schema import SegtrainConfig
-from segtrain.engine.callbacks import AtomicCheckpointIO, BudgetStop, EpochLog, StepLimitStop, StepLog
+from segtrain.engine.loggers import experiment_logger
+from segtrain.engine.callbacks import AtomicCheckpointIO, BudgetStop, EpochLog, StepLimitStop, StepLog, format_seconds
 from segtrain.engine.records import GradLog
 from segtrain.engine.resume import PeriodicCheckpoint, ResumeState
 from segtrain.planning.planner import TrainingPlan
@@ -18,12 +21,44 @@ MONITOR = "val/dice"
 
 
 class _ProgressBar(TQDMProgressBar):
-    """Lightning's bar, counting epochs from 1 like segtrain's epoch lines and metrics.csv."""
+    """Lightning's bar, one per epoch, counting epochs from 1 like the epoch lines and metrics.csv.
+
+    Besides the epoch's own progress and time left (tqdm's), it shows the last step's loss, the
+    latest validation Dice and the time left in the whole run: the budget left, or the remaining
+    steps at the pace so far.
+    """
+
+    def on_train_start(self, trainer, *args) -> None:
+        super().on_train_start(trainer, *args)
+        self._start, self._first_step = time.perf_counter(), trainer.global_step
 
     def on_train_epoch_start(self, trainer, *args) -> None:
         super().on_train_epoch_start(trainer, *args)
         total = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
         self.train_progress_bar.set_description(f"epoch {trainer.current_epoch + 1}{total}")
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        shown = trainer.progress_bar_metrics
+        items = {}
+        if "train/loss" in shown:
+            items["loss"] = f"{shown['train/loss']:.4f}"
+        if "val/dice" in shown:
+            items["val dice"] = f"{shown['val/dice']:.4f}"
+        left = self._run_left(trainer)
+        if left is not None:
+            items["run left"] = format_seconds(left)
+        return items
+
+    def _run_left(self, trainer) -> float | None:
+        elapsed = time.perf_counter() - self._start
+        budget = next((c for c in trainer.callbacks if isinstance(c, BudgetStop)), None)
+        if budget is not None:
+            return max(0.0, budget.budget_s - (time.perf_counter() - budget.start))
+        total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else trainer.estimated_stepping_batches
+        done = trainer.global_step - self._first_step
+        if done <= 0 or not math.isfinite(total):
+            return None
+        return elapsed / done * max(0, total - trainer.global_step)
 
 
 def build_trainer(
@@ -82,6 +117,11 @@ def build_trainer(
     if progress:
         callbacks.append(_ProgressBar(refresh_rate=1))
     until_budget = budget is not None and train.epochs is None and train.max_steps is None
+    logger = experiment_logger(run, train.logger)
+    if logger is not None:
+        from lightning.pytorch.callbacks import LearningRateMonitor
+
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
     return (
         L.Trainer(
             accelerator=plan["device"] if train.accelerator == "auto" else train.accelerator,
@@ -92,7 +132,7 @@ def build_trainer(
             deterministic=train.deterministic or None,
             callbacks=callbacks,
             plugins=[AtomicCheckpointIO()],
-            logger=False,
+            logger=logger if logger is not None else False,
             enable_model_summary=False,
             enable_progress_bar=progress,
             num_sanity_val_steps=0,
@@ -102,3 +142,4 @@ def build_trainer(
         ),
         budget_stop,
     )
+

@@ -16,6 +16,7 @@ import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,7 +186,8 @@ class RunDir:
                 shutil.rmtree(run.path / name, ignore_errors=True)
             for file in (run.config, run.plan, run.split, run.metrics, run.evaluation,
                          run.path / "lr_find.csv", run.path / "lr_find.png", run.path / "steps.csv",
-                         run.path / "grads.csv", run.path / "events.jsonl", run.path / "findings.json"):
+                         run.path / "grads.csv", run.path / "events.jsonl", run.path / "findings.json",
+                         run.path / "command.txt", run.path / "report.html"):
                 file.unlink(missing_ok=True)
         run.checkpoints.mkdir(parents=True, exist_ok=True)
         _CREATED.append((run.path, top, before))
@@ -221,6 +223,23 @@ class RunDir:
                 raise UserError(f"{run.path}: not a run folder that can be resumed ({file.name} is missing); "
                                 "start a new run with 'segtrain train DATA --out RUN'")
         return run
+
+    def record_command(self, argv: list[str] | None = None) -> None:
+        """Append the command line of this process to ``command.txt`` (the report's provenance).
+
+        ``segtrain``'s own entry point is written as ``segtrain``; anything else (a script using the
+        Python API) as ``python ARGV...``. A resumed run adds a line to the one that created it.
+        """
+        import shlex
+
+        argv = list(sys.argv if argv is None else argv) or ["python"]
+        program = argv[0].replace("\\", "/")
+        if program.endswith(("/segtrain", "segtrain/cli/app.py", "segtrain/__main__.py")) or program == "segtrain":
+            line = shlex.join(["segtrain", *argv[1:]])
+        else:
+            line = shlex.join(["python", *argv])
+        with (self.path / "command.txt").open("a") as handle:
+            handle.write(line + "\n")
 
     def checkpoint(self) -> Path:
         """The checkpoint to use for evaluation and prediction: best if present, else last."""

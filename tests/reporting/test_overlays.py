@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segtrain.report.overlays import (
+from segtrain.reporting.overlays import (
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
     FN,
@@ -19,7 +19,7 @@ from segtrain.report.overlays import (
     plot_prediction_overlays,
     plot_sample_overlays,
 )
-from segtrain.report.provenance import data_listing, sha256_file
+from segtrain.reporting.provenance import data_listing, sha256_file
 
 
 def test_error_map_binary_multiclass_and_ignored():

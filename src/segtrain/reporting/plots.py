@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from segtrain.report._figure import finite, new_figure, read_columns, read_json, save
+from segtrain.reporting._figure import finite, new_figure, read_columns, read_json, save
 
 LOG_SCALE_RATIO = 50.0
 """The learning rate is drawn on a log axis when its largest value is this many times its

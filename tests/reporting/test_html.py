@@ -5,23 +5,23 @@ from __future__ import annotations
 import base64
 import io
 import json
+from html import escape as html_escape
 import re
 import shutil
 
 import pytest
 from PIL import Image
 
-from segtrain.report.html import PLOT_NAMES, build_report
+from segtrain.reporting.html import PLOT_NAMES, build_report
 
 SECTIONS = ("Data", "Plan", "Curves", "Results", "Findings", "Provenance")
 IMAGE = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
 @pytest.fixture(scope="module")
-def report(tiny_run):
-    """The report of the tiny run: ``(path, html text)``."""
-    path = build_report(tiny_run)
-    return path, path.read_text()
+def report(tiny_report):
+    """The report ``train`` wrote at the end of the tiny run: ``(path, html text)``."""
+    return tiny_report, tiny_report.read_text()
 
 
 def test_report_is_one_file_with_embedded_pngs(report, tiny_run):
@@ -68,7 +68,10 @@ def test_results_and_provenance(report, tiny_run):
 
     digest = hashlib.sha256((tiny_run / "checkpoints" / "best.ckpt").read_bytes()).hexdigest()
     assert digest in html
-    assert "data listing SHA-256" in html and "not recorded (no command.txt)" in html
+    assert "data listing SHA-256" in html
+    command = (tiny_run / "command.txt").read_text().strip()  # the process that trained: here, pytest
+    assert command.startswith("python ") and html_escape(command) in html
+    assert str(tiny_run) not in html  # nothing says where the run folder was
     assert "<td>seed</td><td>0</td>" in html
 
 

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from segtrain.report._figure import new_figure, save
+from segtrain.reporting._figure import new_figure, save
 
 FALSE_POSITIVE = (1.0, 0.0, 1.0)
 """Magenta: predicted foreground where the truth is background."""

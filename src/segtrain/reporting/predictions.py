@@ -16,7 +16,7 @@ from typing import Iterable
 
 import numpy as np
 
-from segtrain.report.overlays import Example
+from segtrain.reporting.overlays import Example
 
 
 @dataclass
@@ -29,7 +29,7 @@ class TestPredictions:
         ``int64`` pixel counts, rows truth and columns prediction: ``(C, C)``, or ``(L, 2, 2)``
         (one binary matrix per label) for multilabel runs. Ignored pixels are not counted.
     examples : dict
-        stem -> :class:`~segtrain.report.overlays.Example` for the stems asked to be kept.
+        stem -> :class:`~segtrain.reporting.overlays.Example` for the stems asked to be kept.
     """
 
     confusion: np.ndarray

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segtrain.report import plots
+from segtrain.reporting import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from segtrain.report._figure import read_columns
-from segtrain.report._html import Raw, code, esc, fmt, h3, image, note, para, percent, pre, section, table, tag
-from segtrain.report._run import SPLITS, RunFiles
-from segtrain.report.provenance import DataListing
+from segtrain.reporting._figure import read_columns
+from segtrain.reporting._html import Raw, code, esc, fmt, h3, image, note, para, percent, pre, section, table, tag
+from segtrain.reporting._run import SPLITS, RunFiles
+from segtrain.reporting.provenance import DataListing
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 """Findings are listed most serious first; unknown severities last."""
@@ -159,7 +159,8 @@ def results(ctx: Context) -> Raw:
         rows += [(key.replace("_", " "), ev[key]) for key in (
             "dice", "iou", "pixel_accuracy", "mean_dice", "mean_iou", "hd95", "boundary_f1", "boundary_tolerance_px",
             "horizon_row_error_px", "horizon_angle_error_deg", "n_images", "mode", "threshold") if key in ev]
-        parts = [para(f"Scores of {ev.get('checkpoint', 'best.ckpt')} on the {ev.get('split', 'test')} split, "
+        checkpoint = "checkpoints/" + Path(str(ev.get("checkpoint", "best.ckpt"))).name  # not where the run was
+        parts = [para(f"Scores of {checkpoint} on the {ev.get('split', 'test')} split, "
                       "whole images at their original size."),
                  table(["score", "value"], rows, numeric=[1])]
         if ev.get("horizon_note"):

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segtrain.report import _sections as sections
-from segtrain.report._html import fmt, page, para
-from segtrain.report._run import RunFiles
-from segtrain.report.overlays import best_and_worst, plot_prediction_overlays, plot_sample_overlays
-from segtrain.report.plots import (
+from segtrain.reporting import _sections as sections
+from segtrain.reporting._html import fmt, page, para
+from segtrain.reporting._run import RunFiles
+from segtrain.reporting.overlays import best_and_worst, plot_prediction_overlays, plot_sample_overlays
+from segtrain.reporting.plots import (
     per_image_dice,
     plot_class_shares,
     plot_confusion,
@@ -33,7 +33,7 @@ from segtrain.report.plots import (
     plot_val_metrics,
     read_confusion,
 )
-from segtrain.report.provenance import data_listing, package_versions, sha256_file
+from segtrain.reporting.provenance import data_listing, package_versions, sha256_file
 
 EXAMPLES_PER_END = 2
 """Test images drawn at each end of the per-image Dice ranking (best 2, worst 2)."""
@@ -66,7 +66,7 @@ def _draw_curves(ctx: sections.Context, plots: Path) -> None:
 
 def _draw_images(ctx: sections.Context, plots: Path) -> None:
     """Training samples, best/worst test predictions and (when needed) the confusion matrix."""
-    from segtrain.report.predictions import dataset_samples, predict_samples, read_example
+    from segtrain.reporting.predictions import dataset_samples, predict_samples, read_example
 
     run = ctx.run
     gone = f"the dataset folder {run.data_root} is gone or unreadable: figure left out"

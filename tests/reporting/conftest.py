@@ -18,7 +18,7 @@ TINY = "model: {width: 4, depth: 2}\n"
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A run folder of 2 epochs on 10 gray 32x32 images, with ``evaluation.json``; treat as read-only."""
+    """A run folder of 2 epochs on 10 gray 32x32 images; ``train`` also wrote ``evaluation.json`` and ``report.html``."""
     import segtrain
     from segtrain.planning import batch
 
@@ -30,5 +30,10 @@ def tiny_run(tmp_path_factory) -> Path:
         patch.setattr(batch, "measure_cpu_memory", stand_in_memory_fit())
         segtrain.train(data, root / "run", epochs=2, batch_size=2, patch_size=32, precision="32", lr=1e-3,
                        lr_find=False, progress=False, config=config)
-    segtrain.evaluate(root / "run")
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def tiny_report(tiny_run) -> Path:
+    """``report.html`` of :func:`tiny_run`, as ``train`` wrote it at the end of the run; treat as read-only."""
+    return tiny_run / "report.html"

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 CSS = """
 *{box-sizing:border-box}
 body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
-color:#1f2328;background:#fff}
+color:#1f2328;background:#fff;overflow-wrap:break-word}
 main{max-width:980px;margin:0 auto;padding:12px 14px 40px}
 h1{font-size:1.5em;margin:.4em 0}
 h2{font-size:1.25em;margin:1.6em 0 .5em;padding-bottom:.2em;border-bottom:2px solid #d0d7de}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segtrain.report._figure import read_json
+from segtrain.reporting._figure import read_json
 
 SPLITS = ("train", "val", "test")
 

@@ -1,0 +1,65 @@
+"""The table printed after training: how the run ended, its best epoch, its scores, where it is."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+logger = logging.getLogger("segtrain")
+
+_CLASS_COLUMNS = ("iou", "dice", "precision", "recall")
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def summary_tables(result) -> list:
+    """Rich tables for a :class:`segtrain.engine.fit.TrainResult`: the run, then test scores per class."""
+    from rich import box
+    from rich.table import Table
+
+    from segtrain.engine.callbacks import format_seconds
+
+    run = Table(box=None, show_header=False, title="run summary", title_justify="left", title_style="bold",
+                padding=(0, 2), pad_edge=False)
+    run.add_column(style="bold")
+    run.add_column()
+    run.add_row("trained", f"{result.epochs} epochs, {result.steps} steps in {format_seconds(result.seconds)}")
+    run.add_row("stopped by", result.stopped_by)
+    best = "n/a" if result.best_epoch is None else f"epoch {result.best_epoch}"
+    run.add_row("best", f"{best}, validation Dice {_number(result.best_val_dice)}")
+    evaluation = result.evaluation
+    if evaluation is not None:
+        run.add_row(f"test ({evaluation['n_images']} images)",
+                    f"Dice {_number(evaluation['dice'])}, IoU {_number(evaluation['iou'])}, "
+                    f"pixel accuracy {_number(evaluation['pixel_accuracy'])}")
+    run.add_row("run folder", str(result.run))
+    run.add_row("checkpoint", str(result.best_checkpoint))
+    if result.report is not None:
+        run.add_row("report", str(result.report))
+    problems = [f for f in result.findings if f.severity in ("warning", "error")]
+    run.add_row("findings", f"{len(problems)} above; details: segtrain doctor {result.run}" if problems
+                else f"no problems found; segtrain doctor {result.run} tells more")
+    tables = [run]
+    if evaluation is not None:
+        classes = Table(box=box.SIMPLE_HEAD, title="test split, per class (pooled over pixels)",
+                        title_justify="left", title_style="bold", pad_edge=False, padding=(0, 2))
+        classes.add_column("class")
+        for name in _CLASS_COLUMNS:
+            classes.add_column(name, justify="right")
+        for row in evaluation["per_class"]:
+            classes.add_row(str(row["name"]), *(_number(row.get(name)) for name in _CLASS_COLUMNS))
+        tables.append(classes)
+    return tables
+
+
+def print_summary(result) -> None:
+    """Print the summary on stderr, beside the progress messages; nothing under ``--quiet``."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    from rich.console import Console
+
+    console = Console(file=sys.stderr, highlight=False, soft_wrap=False)
+    for table in summary_tables(result):
+        console.print(table)
