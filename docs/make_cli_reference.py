@@ -141,7 +141,7 @@ def description(param) -> str:
     envvar = getattr(param, "envvar", None)
     if envvar:
         text += " Environment: " + ", ".join(code(v) for v in ([envvar] if isinstance(envvar, str) else envvar)) + "."
-    return text.replace("|", "\\|")
+    return text
 
 
 def parameter_table(params, ctx, heading: str) -> list[str]:
@@ -173,7 +173,7 @@ def section(command, ctx) -> list[str]:
         lines += ["Commands:", "", "| command | what it does |", "| --- | --- |"]
         for name, sub in subcommands:
             title = f"{path} {name}"
-            lines.append(f"| [{name}](#{anchor(title)}) | {escape(summary(sub)).replace('|', chr(92) + '|')} |")
+            lines.append(f"| [{name}](#{anchor(title)}) | {escape(summary(sub))} |")
         lines.append("")
     return lines
 

@@ -15,7 +15,7 @@ from segtrain.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "cli.md"
-FIX = "run `python docs/make_cli_reference.py` and commit docs/cli.md"
+FIX = "run `python docs/make_cli_reference.py` to refresh it"
 
 
 def _generator():

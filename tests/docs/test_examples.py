@@ -96,9 +96,16 @@ def test_quoted_outputs_are_what_the_scripts_print(outputs):
             "run `python docs/sync_outputs.py` and check the prose around it")
 
 
-def test_every_example_is_quoted_in_the_concept_guide():
-    quoted = {script for script, _, _ in quoted_blocks(DOCS / "concepts.md")}
-    assert quoted == {p.relative_to(ROOT).as_posix() for p in EXAMPLES}
+WORKED_GUIDES = ("concepts.md", "data.md", "planner.md", "losses_and_metrics.md", "findings.md")
+"""The guides whose numbers come from the example scripts; each quotes at least one."""
+
+
+def test_every_example_is_quoted_in_some_guide():
+    quoted = {script for guide in sorted(DOCS.glob("*.md")) for script, _, _ in quoted_blocks(guide)}
+    missing = {p.relative_to(ROOT).as_posix() for p in EXAMPLES} - quoted
+    assert not missing, f"example scripts quoted in no guide: {sorted(missing)}"
+    for name in WORKED_GUIDES:
+        assert quoted_blocks(DOCS / name), f"{name} quotes no example script"
 
 
 def test_convolution(outputs):
@@ -173,3 +180,189 @@ def test_fitting(outputs):
     assert "warning [overfitting] validation loss has risen for 4 epochs since epoch 7" in text
     assert "best.ckpt keeps epoch 6" in text
     assert "warning [underfitting] the losses barely fell over 5 epochs" in text
+
+
+# ---- docs/data.md -------------------------------------------------------------------------------
+
+
+def test_data_check(outputs):
+    lines = _lines(outputs, "data_check")
+    assert "gray16.png   shape (24, 32, 1), uint16, values 0..65535" in lines
+    assert "rgba.png     shape (24, 32, 3), uint8, values 0..255" in lines  # alpha dropped
+    assert "a palette mask reads as its indices: values [0, 2], not the colours it shows" in lines
+    assert any(line.startswith("gray8 and gray16") and float(line.split()[-1]) < 1e-5 for line in lines)
+    assert "notice: 4 masks hold 0/255: read as 0/1" in lines
+    assert "binary: 4 image/mask pairs, gray, 2 classes: OK" in lines
+    assert any(line.startswith("report: ok True, n_pairs 4") and "label_mapping {0: 0, 255: 1}" in line
+               for line in lines)
+    assert any("label_mapping {0: 0, 3: 1, 7: 2}" in line for line in lines)
+    assert any(line.startswith("error: colour/masks: 3 colour-coded RGB masks and no colour/classes.json")
+               for line in lines)
+    assert "class_names ['ground', 'sky', 'water']" in _out(outputs, "data_check")
+    assert "label_mapping {0: 0, 1: 1, 255: 2}" in _out(outputs, "data_check")  # 255 is a class, not ignored
+    assert _out(outputs, "data_check").count("(exit code 2)") == 1  # only the colour masks without classes.json
+    assert any(line.startswith("report: mask_format 'lossy', num_classes 2") for line in lines)
+
+
+def test_data_errors(outputs):
+    text = _out(outputs, "data_errors")
+    errors = [line for line in _lines(outputs, "data_errors") if line.startswith("error: DATA/")]
+    assert len(errors) == 6 + 6  # six problems, once without and once with --num-classes 2
+    for fragment in ("DATA/images/img_4.jpg: same stem as img_4.png", "DATA/images/img_5.png: no mask",
+                     "DATA/masks/img_9.png: no image", "DATA/masks/img_1.png: size 20x32 (HxW) differs",
+                     "DATA/masks/img_2.png: value 2 on only 1 pixel", "DATA/images/img_3.png: truncated or corrupt",
+                     "the masks hold 3 classes (values 0, 1, 2) but --num-classes is 2"):
+        assert fragment in text
+    assert "segtrain.check: ok False, 6 problems, 4 complete pairs" in text
+    assert "the masks look like instance masks (one id per object: 10 to 12 ids per mask)" in text
+    assert "wrote 3 images and boundary masks (33 objects) to cells_boundary" in text
+    assert "cells_boundary: 3 image/mask pairs, gray, 3 classes: OK" in text
+    assert "0 2 1 1 1 1 1 2 2 1 1 1 1 1 1 2 0 2" in text  # the touching objects stay apart
+
+
+def test_data_split(outputs):
+    lines = _lines(outputs, "data_split")
+    for n, counts in (("20", "train 14, val 3, test 3"), ("200", "train 140, val 30, test 30"),
+                      ("1000", "train 700, val 150, test 150")):
+        assert f"{n} images: {counts}" in lines
+    assert "the same with the stems in reverse order: True" in lines
+    assert "no split file: random 70%/15%/15% split with seed 0" in lines
+    assert sum(line.split(": ")[0] in ("an unknown stem", "a stem in two splits", "paths instead of stems",
+                                       "no val key", "an empty train list") and ": error: " in line
+               for line in lines) == 5
+    random_line = next(line for line in lines if line.startswith("random split by frame:"))
+    grouped_line = next(line for line in lines if line.startswith("grouped by video"))
+    assert random_line.endswith("videos on more than one side: 8")
+    assert grouped_line.endswith("videos on more than one side: 0")
+
+
+# ---- docs/planner.md ----------------------------------------------------------------------------
+
+
+def test_plan_decisions(outputs):
+    lines = _lines(outputs, "plan_decisions")
+    assert _row(lines, "patch_size", "256", *"the median short side of the training images (480 px),".split()[:0]) or \
+        any(line.startswith("patch_size               256") for line in lines)
+    assert any(line.startswith("precision                bf16-mixed") for line in lines)
+    assert any(line.startswith("batch_size               8") and "(16)" in line and "(64)" in line for line in lines)
+    assert "doubling 8 -> 16 raises patches/s by 10.2%, less than 15%: batch 8" in lines
+    assert any(line.startswith("patches                  720") for line in lines)
+    assert any(line.startswith("steps_per_epoch          90") for line in lines)
+    assert any(line.startswith("loss                     ce+dice") for line in lines)
+    assert any(line.startswith("lr                       0.001414") and "square-root rule (x1.41)" in line
+               for line in lines)
+    assert "plan: steps_per_epoch = 37: reduced from ceil(720 / 8) so that validation runs at least 3 times in the budget" \
+        in lines
+    assert any(line.startswith("plan: epochs = 3:") for line in lines)
+    assert any(line.startswith("one epoch of 90 steps") and "120 s hold 1" in line for line in lines)
+    assert "overridden: batch_size, accumulate, epochs, lr, schedule, loss" in lines
+    assert any(line.startswith("steps_per_epoch          23") for line in lines)  # ceil(720 / (16 x 2))
+    assert any(line.startswith("iterations               460") for line in lines)  # 230 updates x accumulate 2
+    assert "lr = 0.002: range-test suggestion 0.001 at batch 4, rescaled to batch 8 by the linear rule (x2)" in lines
+    assert "epochs = 6: ceil(max_steps 500 / 90 steps per epoch)" in lines
+    assert "lr = 0.002: adamw default (the range test is switched off)" in lines
+
+
+# ---- docs/losses_and_metrics.md -----------------------------------------------------------------
+
+
+def _three(lines: list[str], name: str) -> list[float]:
+    """The numbers after ``name`` in a row of by hand / segtrain / reference."""
+    row = next(line for line in lines if line.startswith(name + " "))
+    return [float(v) for v in row[len(name):].split()[:3] if re.fullmatch(r"-?\d+\.\d+", v)]
+
+
+def test_losses_worked(outputs):
+    lines = _lines(outputs, "losses_worked")
+    for name in ("ce (binary cross-entropy)", "ce, pos_weight 3", "dice", "jaccard", "tversky (alpha 0.3, beta 0.7)",
+                 "focal (gamma 2)", "focal (gamma 2, alpha 0.25)", "ce (cross-entropy)", "ce, class weights (frequency)",
+                 "ce, label smoothing 0.1", "dice (classes 1 and 2 averaged)"):
+        values = _three(lines, name)
+        assert len(values) == 3 and max(values) - min(values) < 1e-6, name  # by hand = segtrain = reference
+    for name in ("tversky, gamma 0.75 (focal)", "lovasz (hinge)", "boundary", "dice, ignore_index 255",
+                 "ce, ignore_index 255", "lovasz (softmax)"):
+        hand, ours = _three(lines, name)
+        assert hand == ours, name
+    assert _three(lines, "dice") == [0.327322] * 3
+    assert _three(lines, "ce (binary cross-entropy)") == [0.327025] * 3
+    assert _three(lines, "lovasz (hinge)") == [0.785714] * 2
+    assert "class pixels [6, 5, 5] -> frequency weights median(f) / f_c: 0.8333, 1.0000, 1.0000" in lines
+    assert "--loss dice+ce: 1 x dice + 1 x ce = 1 x 0.404417 + 1 x 0.556310 = 0.960727" in lines
+    for line in lines:
+        if line.startswith("largest difference segtrain - by hand"):
+            assert float(line.split()[6].rstrip(";")) < 1e-12
+            if "reference" in line:
+                assert float(line.split()[-1]) < 1e-6
+
+
+def test_metrics_regions(outputs):
+    lines = _lines(outputs, "metrics_regions")
+    assert "confusion matrix (rows truth 0, 1; columns prediction 0, 1): [[10, 1], [1, 4]]" in lines
+    assert _row(lines, "1", "iou", "2/3", "=", "0.666667", "0.666667", "0.666667")
+    assert _row(lines, "1", "dice", "4/5", "=", "0.800000", "0.800000", "0.800000")  # hand = segtrain = torchmetrics
+    assert _row(lines, "0", "dice", "10/11", "=", "0.909091", "0.909091", "0.909091")
+    assert _row(lines, "pixel", "accuracy", "7/8", "=", "0.875000", "0.875000", "0.875000")
+    assert _row(lines, "mean", "over", "images,", "class", "0", "67/80", "=", "0.837500", "0.837500", "0.837500")
+    assert _row(lines, "mean", "over", "images,", "class", "2", "7/9", "=", "0.777778", "0.777778", "0.777778")
+    assert _row(lines, "mean", "over", "images", "1753/2160", "=", "0.811574", "0.811574", "0.811574")
+    assert _row(lines, "pooled,", "class", "0", "11/13", "=", "0.846154", "0.846154", "0.846154")
+    assert "images in the mean over images, per class: [2, 2, 1]" in lines
+    dice = next(line for line in lines if line.startswith("Dice per class, mean over images:"))
+    ours, reference = dice.split("segtrain ")[1].split("  torchmetrics ")
+    assert ours == reference
+
+
+def test_metrics_boundary(outputs):
+    lines = _lines(outputs, "metrics_boundary")
+    assert _row(lines, "hd95", "1.144975", "1.144975", "1.144974")  # MONAI computes in float32
+    assert _row(lines, "Hausdorff", "distance", "(percentile", "100)", "1.414214", "1.414214", "1.414214")
+    assert any(line.startswith("boundary F1 at tolerance 1 px:") and line.endswith("F1 by hand 0.962963, segtrain 0.962963")
+               for line in lines)
+    assert "object missed (prediction empty): segtrain hd95 11.313708, boundary F1 0.0; MONAI hd95 nan" in lines
+    assert "both empty: segtrain hd95 None, boundary F1 None; MONAI hd95 nan" in lines
+    assert "row error: by hand 0.750000 px, segtrain 0.750000 px" in lines
+    assert "angle error: by hand 2.506071 degrees, segtrain 2.506071 degrees" in lines
+
+
+# ---- docs/findings.md ---------------------------------------------------------------------------
+
+
+def _emitted_codes() -> set[str]:
+    """Every finding code written in the diagnosis sources: ``Finding("code", ...`` or ``code = "code"``."""
+    codes = set()
+    for path in (ROOT / "src" / "segtrain" / "diagnosis").glob("*.py"):
+        text = path.read_text()
+        codes |= set(re.findall(r'Finding\(\s*"([a-z_]+)"', text)) | set(re.findall(r'\bcode = "([a-z_]+)"', text))
+    return codes
+
+
+def test_every_finding_code_is_catalogued_and_described():
+    from segtrain.diagnosis.detectors import CODES
+
+    assert _emitted_codes() == set(CODES)
+    guide = (DOCS / "findings.md").read_text()
+    for code in CODES:
+        assert f"### `{code}`" in guide, f"findings.md has no section for {code}"
+
+
+def test_findings(outputs):
+    from segtrain.diagnosis.detectors import CODES
+
+    catalogue = _out(outputs, "findings_catalogue")
+    assert f"{len(CODES)} finding codes:" in catalogue
+    shown = "".join(_out(outputs, stem) for stem in ("findings_failed_steps", "findings_learning",
+                                                      "findings_resources", "findings_doctor"))
+    for code in CODES:
+        assert f"[{code}]" in shown, f"no example shows {code}"
+    failed = _out(outputs, "findings_failed_steps")
+    assert "error [labels_out_of_range] the masks contain label values [255] but the model has 2 classes" in failed
+    assert "warning [lr_too_high] the learning rate 0.05 is too high: the training loss rose from 0.47 to 4000" in failed
+    assert "fix: lower the learning rate to about 0.005 (--lr 0.005)" in failed
+    learning = _out(outputs, "findings_learning")
+    assert "fix: clip the gradients with --clip-grad 1 (about 2x the median norm 0.5" in learning
+    assert "warning [overfitting] validation loss has risen for 4 epochs since epoch 6" in learning
+    assert "it predicted 15% at epoch 1, so the prediction collapsed" in learning
+    doctor = _lines(outputs, "findings_doctor")
+    assert "2 warnings:" in doctor
+    assert "runs/r1/findings.json holds the same 2 findings: True" in doctor
+    assert doctor.count("(exit code 0)") == 1 and doctor.count("(exit code 2)") == 1

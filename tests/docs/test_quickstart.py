@@ -62,6 +62,16 @@ def test_every_command_shown_is_in_the_script():
     assert not missing, f"docs/quickstart.md shows commands that docs/examples/quickstart.sh does not run: {missing}"
 
 
+def test_every_setting_shown_is_the_scripts_default():
+    script = SCRIPT.read_text()
+    for line in _bash_lines(GUIDE.read_text()):
+        setting = re.fullmatch(r"([A-Z_]+)=(\S+)", line)
+        if setting:
+            name, value = setting.groups()
+            assert re.search(rf"^{name}=(\$\{{{name}:-{re.escape(value)}\}}|{re.escape(value)})\s", script, re.M), (
+                f"docs/quickstart.md sets {line}, docs/examples/quickstart.sh does not")
+
+
 def test_every_inline_command_parses():
     spans = re.findall(r"`(segtrain [^`]+)`", GUIDE.read_text())
     assert spans

@@ -60,6 +60,10 @@ def print_summary(result) -> None:
         return
     from rich.console import Console
 
-    console = Console(file=sys.stderr, highlight=False, soft_wrap=False)
-    for table in summary_tables(result):
-        console.print(table)
+    terminal = sys.stderr.isatty()
+    # not a terminal (a log file, a pipe): no width to fit, so paths stay whole on one line
+    console = Console(highlight=False, width=None if terminal else 1000, force_terminal=terminal)
+    with console.capture() as captured:
+        for table in summary_tables(result):
+            console.print(table)
+    sys.stderr.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
