@@ -89,7 +89,9 @@ video_of = {s: s.split("_f")[0] for s in all_frames}
 def videos(split: dict) -> str:
     per = {name: sorted({video_of[s] for s in members}) for name, members in split.items()}
     shared = sorted(set(per["train"]) & (set(per["val"]) | set(per["test"])) | (set(per["val"]) & set(per["test"])))
-    return (", ".join(f"{name} {len(members)} frames of {len(per[name])} video{'s' * (len(per[name]) != 1)}" for name, members in split.items())
+    parts = [f"{name} {len(members)} frames of {len(per[name])} video{'s' * (len(per[name]) != 1)}"
+             for name, members in split.items()]
+    return (", ".join(parts)
             + f"; videos on more than one side: {len(shared)}")
 
 

@@ -98,7 +98,8 @@ images = {"A": (PRED_A, TRUTH_A), "B": (PRED_B, TRUTH_B)}
 print("IoU by hand, per image and class:")
 per_image = {name: [by_hand(pr, tr, c)["iou"] for c in range(3)] for name, (pr, tr) in images.items()}
 for name, values in per_image.items():
-    print(f"  image {name}: " + ", ".join(f"class {c} {v if v is not None else 'undefined'}" for c, v in enumerate(values)))
+    print(f"  image {name}: "
+          + ", ".join(f"class {c} {v if v is not None else 'undefined'}" for c, v in enumerate(values)))
 pooled_pred, pooled_truth = np.concatenate([PRED_A, PRED_B]), np.concatenate([TRUTH_A, TRUTH_B])
 pooled = [by_hand(pooled_pred, pooled_truth, c)["iou"] for c in range(3)]
 over_images = [sum(v for v in vs if v is not None) / sum(v is not None for v in vs)

@@ -128,7 +128,8 @@ for name in ("steps_per_epoch", "epochs", "total_steps", "warmup_steps"):
     print(f"  plan: {name} = {item.value}: {item.reason}")
 
 print()
-print("=== segtrain plan DATA --epochs 10 --batch-size 16 --accumulate 2 --lr 3e-4 --schedule onecycle --loss dice+focal")
+print("=== segtrain plan DATA --epochs 10 --batch-size 16 --accumulate 2 --lr 3e-4 --schedule onecycle "
+      "--loss dice+focal")
 given = plan(epochs=10, batch_size=16, accumulate=2, lr=3e-4, schedule="onecycle", loss="dice+focal")
 print(given.format())
 print("overridden: " + ", ".join(given.to_dict()["overridden"]))

@@ -73,3 +73,14 @@ def test_remove_created_undoes_what_this_command_made(tmp_path):
     assert earlier.checkpoints.is_dir() and not (tmp_path / "new").exists()
     assert [p.name for p in (tmp_path / "given").iterdir()] == ["notes.txt"]
     assert trained.last.exists()  # a run with a checkpoint is kept: it can be resumed
+
+
+def test_record_command_names_segtrain_or_the_python_script(tmp_path):
+    from segtrain.runtime.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    run.record_command(["/venv/bin/segtrain", "train", "my data", "--out", "r"])
+    run.record_command(["/src/segtrain/cli/app.py", "train", "--resume", "r"])  # python -m segtrain.cli.app
+    run.record_command(["fit.py", "--lr", "1e-3"])
+    assert (tmp_path / "command.txt").read_text().splitlines() == [
+        "segtrain train 'my data' --out r", "segtrain train --resume r", "python fit.py --lr 1e-3"]

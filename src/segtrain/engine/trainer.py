@@ -28,6 +28,12 @@ class _ProgressBar(TQDMProgressBar):
     steps at the pace so far.
     """
 
+    _start, _first_step = 0.0, 0
+
+    @property
+    def validation_description(self) -> str:
+        return "validating"
+
     def on_train_start(self, trainer, *args) -> None:
         super().on_train_start(trainer, *args)
         self._start, self._first_step = time.perf_counter(), trainer.global_step
