@@ -1,6 +1,6 @@
 # Two entry points, both from a fresh clone:
 #   make demo   install everything, synthesise the horizon set, train, evaluate
-#   make test   install the test extras and run the test suite
+#   make test   install the test extras (and headless Chromium, where it can) and run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/segtrain demo
 
 test: $(STAMP)
+	sh tests/reporting/install_browser.sh
 	$(BIN)/python -m pytest -q
 
 clean:

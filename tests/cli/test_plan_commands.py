@@ -41,7 +41,7 @@ def test_train_uses_the_plan_file_and_flags_override_it(planned):
     root, data, _ = planned
     run = root / "run"
     result = run_cli("train", data, "--plan", root / "p" / "plan.json", "--config", root / "tiny.yaml",
-                     "--max-steps", "3", "--schedule", "onecycle", "--out", run)
+                     "--max-steps", "3", "--schedule", "onecycle", "--out", run, "--no-report")
     assert result.returncode == 0, result.stderr
     saved = json.loads((root / "p" / "plan.json").read_text())
     plan = json.loads((run / "plan.json").read_text())

@@ -34,7 +34,7 @@ def _train(data, out, config_text, **options):
     config = Path(out).parent / f"{Path(out).name}.yaml"
     config.write_text(config_text)
     options = {"batch_size": 2, "patch_size": 32, "precision": "32", "lr_find": False, **options}
-    return segtrain.train(data, out, config=config, progress=False, **options)
+    return segtrain.train(data, out, config=config, progress=False, report=False, **options)
 
 
 def _codes(run) -> dict[str, str]:

@@ -108,7 +108,8 @@ def test_same_seed_same_weights(tmp_path):
     config = {"model": {"depth": 2, "width": 4}, "train": {"precision": "32"}}
     states = []
     for name in ("a", "b"):
-        result = segtrain.train(data, tmp_path / name, config=config, max_steps=3, batch_size=2, progress=False)
+        result = segtrain.train(data, tmp_path / name, config=config, max_steps=3, batch_size=2, progress=False,
+                                report=False)
         states.append(torch.load(result.run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"])
     assert states[0].keys() == states[1].keys()
     for key in states[0]:

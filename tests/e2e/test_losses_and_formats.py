@@ -32,7 +32,7 @@ def horizon(tmp_path_factory):
 def test_each_loss_trains_the_horizon_set(horizon, loss):
     run = horizon / f"run_{loss}"
     result = run_cli("train", horizon / "data", "--out", run, "--loss", loss, "--epochs", "10", "--batch-size", "8",
-                     "--lr", "3e-3", "--config", horizon / "small.yaml", "--quiet")
+                     "--lr", "3e-3", "--config", horizon / "small.yaml", "--quiet", "--no-report")
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["loss"] == loss
     evaluated = run_cli("evaluate", run, "--json")
@@ -66,7 +66,7 @@ def _train(data, out, **options):
     import segtrain
 
     options = {"max_steps": 2, "batch_size": 2, "lr": 1e-3, **options}
-    return segtrain.train(data, out, config=TINY, progress=False, **options)
+    return segtrain.train(data, out, config=TINY, progress=False, report=False, **options)
 
 
 def test_0_255_and_palette_masks_train(tmp_path):

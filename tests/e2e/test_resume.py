@@ -90,7 +90,7 @@ def setup(tmp_path_factory):
                                        patch_size=32, precision="32", lr_find=False))
     assert _wait(pid) == 0
     reference = root / "reference"
-    pid = _child(lambda: segtrain.train(data, reference, plan=plan, config=config, progress=False))
+    pid = _child(lambda: segtrain.train(data, reference, plan=plan, config=config, progress=False, report=False))
     _until_run_folder(pid, reference)
     start = time.monotonic()
     assert _wait(pid) == 0
@@ -109,7 +109,7 @@ def _train(data, run, plan, config, before_write=None):
     def target():
         if before_write is not None:
             before_write()
-        segtrain.train(data, run, plan=plan, config=config, progress=False)
+        segtrain.train(data, run, plan=plan, config=config, progress=False, report=False)
 
     return _child(target)
 
@@ -117,7 +117,7 @@ def _train(data, run, plan, config, before_write=None):
 def _resume(run) -> int:
     import segtrain
 
-    return _wait(_child(lambda: segtrain.resume(run, progress=False)))
+    return _wait(_child(lambda: segtrain.resume(run, progress=False, report=False)))
 
 
 def test_sigkill_at_random_moments_then_resume_gives_the_same_weights(setup, tmp_path):
@@ -227,7 +227,7 @@ def test_resume_extends_a_finished_run(setup, tmp_path):
     run = _copy(reference, tmp_path / "run")
     with pytest.raises(segtrain.UserError, match="the run has finished"):
         segtrain.resume(run, progress=False)
-    assert _wait(_child(lambda: segtrain.resume(run, epochs=6, progress=False))) == 0
+    assert _wait(_child(lambda: segtrain.resume(run, epochs=6, progress=False, report=False))) == 0
     rows = (run / "metrics.csv").read_text().splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == ["1", "2", "3", "4", "5", "6"]
     steps = [line.split(",") for line in (run / "steps.csv").read_text().splitlines()[1:]]

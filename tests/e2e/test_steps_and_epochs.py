@@ -22,7 +22,7 @@ def test_same_updates_same_weights_whatever_the_epochs(tmp_path):
     for epochs, steps in ((1, 8), (2, 4), (4, 2), (8, 1)):
         result = segtrain.train(
             data, tmp_path / f"run_{epochs}x{steps}", config=TINY, epochs=epochs, steps_per_epoch=steps,
-            batch_size=2, lr=0.01, patch_size=32, progress=False,
+            batch_size=2, lr=0.01, patch_size=32, progress=False, report=False,
         )
         assert result.steps == 8 and result.epochs == epochs
         runs[(epochs, steps)] = _weights(result.run)
@@ -37,5 +37,5 @@ def test_same_updates_same_weights_whatever_the_epochs(tmp_path):
 def _weights_at_start(data, tmp_path):
     """Weights after 1 update: proves the comparison above is not between untrained models."""
     result = segtrain.train(data, tmp_path / "run_1", config=TINY, epochs=1, steps_per_epoch=1, batch_size=2,
-                            lr=0.01, patch_size=32, progress=False)
+                            lr=0.01, patch_size=32, progress=False, report=False)
     return _weights(result.run)

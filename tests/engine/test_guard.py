@@ -27,7 +27,7 @@ def _train(tmp_path, **options):
     config.write_text(TINY)
     options = {"batch_size": 2, "patch_size": 32, "precision": "32", "lr_find": False, "epochs": 3, "lr": 3e-3,
                **options}
-    return segtrain.train(data, tmp_path / "run", config=config, progress=False, **options)
+    return segtrain.train(data, tmp_path / "run", config=config, progress=False, report=False, **options)
 
 
 def _events(run):

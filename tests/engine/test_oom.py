@@ -32,7 +32,7 @@ def _train(tmp_path, name, **options):
     config = tmp_path / "tiny.yaml"
     config.write_text(TINY)
     options = {"patch_size": 32, "precision": "32", "lr_find": False, "epochs": 2, "lr": 3e-3, **options}
-    return segtrain.train(data, tmp_path / name, config=config, progress=False, **options)
+    return segtrain.train(data, tmp_path / name, config=config, progress=False, report=False, **options)
 
 
 def _weights(run):
