@@ -1,5 +1,5 @@
-"""The quickstart runs: docs/examples/quickstart.sh goes from synthetic data to a diagnosed, resumed
-run with tiny values, and docs/quickstart.md shows only commands that the script runs or that the
+"""The quickstart runs: docs/examples/quickstart.sh goes from synthetic data to a trained, scored,
+reported and diagnosed run with tiny values, and docs/quickstart.md shows only commands that the script runs or that the
 command line accepts."""
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from segtrain.cli.app import app
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "quickstart.md"
 SCRIPT = ROOT / "docs" / "examples" / "quickstart.sh"
-KNOB = " $PLAN_OPTIONS"  # the script's test-only extra options; the guide shows the line without it
+KNOB = " $OPTIONS"  # the script's test-only extra options; the guide shows the line without it
 TINY = {
-    "N": "16", "SIZE": "64", "BUDGET": "1m", "MORE": "1s",
+    "N": "16", "SIZE": "64", "BUDGET": "1m",
     # one epoch of 3 steps; a given precision skips the speed probe, --no-lr-find the range test
-    "PLAN_OPTIONS": "--epochs 1 --batch-size 4 --patch-size 64 --precision 32 --no-lr-find",
+    "OPTIONS": "--epochs 1 --batch-size 4 --patch-size 64 --precision 32 --no-lr-find",
 }
 
 
@@ -57,7 +57,7 @@ def test_script_is_strict_bash():
 
 def test_every_command_shown_is_in_the_script():
     shown = [line for line in _bash_lines(GUIDE.read_text()) if line.startswith("segtrain ")]
-    assert len(shown) >= 8, shown
+    assert len(shown) >= 5, shown
     missing = [line for line in shown if line not in _script_commands()]
     assert not missing, f"docs/quickstart.md shows commands that docs/examples/quickstart.sh does not run: {missing}"
 
@@ -108,7 +108,7 @@ def test_quickstart_runs(quickstart):
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"quickstart.sh exited with {done.returncode}:\n{output[-4000:]}"
     run = work / "run"
-    for name in ("plan.json", "data/images", "data/masks", "run/config.yaml", "run/checkpoints/best.ckpt",
+    for name in ("run/plan.json", "data/images", "data/masks", "run/config.yaml", "run/checkpoints/best.ckpt",
                  "run/report.html", "run/evaluation.json", "run/findings.json"):
         assert (work / name).exists(), f"{name} missing after quickstart.sh:\n{output[-4000:]}"
     scores = json.loads((run / "evaluation.json").read_text())
@@ -116,7 +116,6 @@ def test_quickstart_runs(quickstart):
     masks = sorted((work / "predictions").glob("*.png"))
     assert [m.stem for m in masks] == sorted(p.stem for p in (work / "data" / "images").iterdir())
     assert Image.open(masks[0]).size == (int(TINY["SIZE"]), int(TINY["SIZE"]))
-    assert "test split," in output and "report written to" in output  # evaluate, report
+    assert "run summary" in output and re.search(rf"^report +{re.escape(str(run))}/report.html$", output, re.M)
     assert f"wrote {TINY['N']} mask(s)" in output  # predict
     assert re.search(r"no problems found|finding", output)  # doctor
-    assert f"resuming {run}" in output  # train --resume

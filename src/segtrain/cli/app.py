@@ -31,6 +31,21 @@ app.add_typer(convert_app, name="convert")
 logger = logging.getLogger("segtrain")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from segtrain import __version__
+
+        sys.stdout.write(f"segtrain {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Train 2D semantic-segmentation networks from a folder of images/ and masks/."""
+
+
 def _console(quiet: bool = False, verbose: bool = False) -> None:
     from segtrain.runtime.log import setup_console
 
@@ -43,7 +58,7 @@ def _print_json(data) -> None:
 
 @synth_app.command("horizon")
 def synth_horizon(
-    out: Path = typer.Argument(..., help="Folder to write images/ and masks/ into."),
+    out: Path = typer.Argument(..., metavar="OUT", help="Folder to write images/ and masks/ into."),
     n: int = typer.Option(200, "--n", help="Number of scenes."),
     size: int = typer.Option(256, "--size", help="Height and width in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same files."),
@@ -59,8 +74,8 @@ def synth_horizon(
 
 @convert_app.command("instances")
 def convert_instances(
-    data: Path = typer.Argument(..., help="Dataset folder whose masks hold one id per object."),
-    out: Path = typer.Argument(..., help="New dataset folder to write (must not exist or be empty)."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder whose masks hold one id per object."),
+    out: Path = typer.Argument(..., metavar="OUT", help="New dataset folder to write (must not exist or be empty)."),
     to: str = typer.Option("semantic", "--to", help="semantic: object / background; boundary: also a boundary class "
                                                     "between touching objects."),
 ) -> None:
@@ -75,7 +90,7 @@ def convert_instances(
 
 @app.command()
 def check(
-    data: Path = typer.Argument(..., help="Dataset folder holding images/ and masks/."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder holding images/ and masks/."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Number of classes (inferred when absent)."),
 ) -> None:
@@ -150,7 +165,7 @@ def _options(values: dict) -> dict:
 
 @app.command()
 def plan(
-    data: Path = typer.Argument(..., help="Dataset folder holding images/ and masks/."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder holding images/ and masks/."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the plan here as JSON (with lr_find.csv/png beside it)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     epochs: Optional[int] = _EPOCHS, batch_size: Optional[int] = _BATCH, accumulate: Optional[int] = _ACCUMULATE,
@@ -177,7 +192,7 @@ def plan(
 
 @app.command("lr-find")
 def lr_find(
-    data: Path = typer.Argument(..., help="Dataset folder holding images/ and masks/."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder holding images/ and masks/."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Folder for lr_find.csv and lr_find.png."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     batch_size: Optional[int] = _BATCH, patch_size: Optional[int] = _PATCH, optimizer: Optional[str] = _OPTIMIZER,
@@ -204,7 +219,7 @@ def lr_find(
 
 @app.command()
 def train(
-    data: Optional[Path] = typer.Argument(None, help="Dataset folder holding images/ and masks/ (not needed with --resume)."),
+    data: Optional[Path] = typer.Argument(None, metavar="DATA", help="Dataset folder holding images/ and masks/ (not needed with --resume)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to create."),
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue this run folder from its last checkpoint; with --epochs, --budget or "
@@ -259,7 +274,7 @@ def train(
 
 @app.command()
 def doctor(
-    run: Path = typer.Argument(..., help="Run folder written by 'segtrain train' (also a run that was killed)."),
+    run: Path = typer.Argument(..., metavar="RUN", help="Run folder written by 'segtrain train' (also a run that was killed)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Diagnose a run from its recorded histories: divergence, overfitting, underfitting, gradients, data loading."""
@@ -275,7 +290,7 @@ def doctor(
 
 @app.command()
 def evaluate(
-    run: Path = typer.Argument(..., help="Run folder written by 'segtrain train'."),
+    run: Path = typer.Argument(..., metavar="RUN", help="Run folder written by 'segtrain train'."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (default: the one trained on)."),
     split: str = typer.Option("test", "--split", help="Which split to score: test, val or train."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
@@ -306,7 +321,7 @@ def evaluate(
 
 @app.command()
 def report(
-    run: Path = typer.Argument(..., help="Run folder written by 'segtrain train' (evaluate it first for test results)."),
+    run: Path = typer.Argument(..., metavar="RUN", help="Run folder written by 'segtrain train'."),
 ) -> None:
     """Write RUN/report.html: data, plan, curves, results, findings and provenance in one self-contained page."""
     _console()
@@ -318,8 +333,8 @@ def report(
 
 @app.command()
 def predict(
-    run: Path = typer.Argument(..., help="Run folder written by 'segtrain train'."),
-    inputs: List[Path] = typer.Argument(..., help="Image files or folders of images, of any size."),
+    run: Path = typer.Argument(..., metavar="RUN", help="Run folder written by 'segtrain train'."),
+    inputs: List[Path] = typer.Argument(..., metavar="IMAGES", help="Image files or folders of images, of any size."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the predicted masks."),
     probabilities: bool = typer.Option(False, "--probabilities", help="Also write <stem>_prob.tif per image."),
 ) -> None:
