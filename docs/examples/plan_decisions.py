@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from segtrain.config import SegtrainConfig
 from segtrain.data.fingerprint import Fingerprint
+from segtrain.data.patches import count_patches, tiles_per_image
 from segtrain.planning.arithmetic import epochs_in_budget, sliding_tiles, steps_per_epoch
 from segtrain.planning.batch import MemoryFit, dataset_cap
 from segtrain.planning.planner import MIN_VALIDATIONS, VALIDATION_OVERHEAD, plan_training
@@ -96,7 +97,9 @@ for warning in planned.warnings:
     print(f"warning: {warning}")
 
 print()
-print("=== the batch rule, step by step")
+print("=== the patches and the batch rule, step by step")
+print(f"patches: ceil({H} / 256) x ceil({W} / 256) = {tiles_per_image(H, W, 256)} per image x {N_TRAIN} images "
+      f"= {count_patches([(H, W)] * N_TRAIN, 256)}")
 fit = StandInProbes().memory(256, True, True)
 allowed = 8192 * MB * SegtrainConfig().train.memory_fraction
 print(f"memory: largest power of two with 300 MB + 150 MB x b <= {allowed / MB:.0f} MB: "
