@@ -271,8 +271,11 @@ def train(
     default), the best checkpoint is then scored on the test split (``evaluation.json``) and
     ``report.html`` is written: see :func:`finish`.
     """
+    from segtrain.runtime.ranks import rank
     from segtrain.runtime.rundir import RunDir, write_json
 
+    if rank() > 0:  # another process of a multi-process run: join the run the first one prepares
+        return _join(Path(out), verbose)
     given = load_plan(plan) if plan is not None else None
     RunDir.check_free(out, overwrite)
     cfg, checked, samples, split_stems = _prepare(data, config, options)
@@ -307,6 +310,31 @@ def finish(result: "TrainResult") -> "TrainResult":
     return result
 
 
+def _join(out: Path, verbose: bool = False) -> "TrainResult":
+    """Train as a further process of a multi-process run, from what the first process wrote.
+
+    The first process checks, splits and plans, writes the run folder and starts training;
+    this one waits for that, reads the same config, plan and split, and trains its share. It
+    writes nothing.
+    """
+    from segtrain.config import load_config
+    from segtrain.engine.fit import fit, run_meta
+    from segtrain.runtime.log import quiet_libraries
+    from segtrain.runtime.ranks import wait_until_prepared
+    from segtrain.runtime.rundir import RunDir
+
+    quiet_libraries(verbose)
+    run = RunDir(out)
+    wait_until_prepared(run.path)
+    cfg, planned = load_config(run.config), load_plan(run.plan)
+    stems = json.loads(run.split.read_text())
+    checked = check(cfg.data.root, cfg.data.num_classes)
+    samples = {s.stem: s for s in checked.samples}
+    spec, mode, class_weights = _labels(cfg, checked, stems)
+    meta = run_meta(cfg, checked, spec, mode, class_weights, planned)
+    return fit(run, cfg, meta, checked, samples, stems, planned, progress=False)
+
+
 def _fit(cfg, report, samples, split_stems, run, plan, progress) -> "TrainResult":
     from segtrain.config import save_config
     from segtrain.engine.fit import fit, resolve_run_config, run_meta
@@ -337,6 +365,9 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
 
     rundir = RunDir.open_for_resume(run)
     cfg = load_config(rundir.config)
+    if cfg.train.devices * cfg.train.num_nodes > 1:
+        raise UserError(f"{rundir.path}: resuming a run of several processes (train.devices x train.num_nodes > 1) "
+                        "is not supported yet; start a new run with --out")
     refuse_changes(rundir, cfg, data, config, _overrides(**{k: v for k, v in options.items() if k not in EXTENDS}))
     checkpoint = load_checkpoint(rundir.last) if rundir.last.exists() else None  # weights only: runs no code
     plan = load_plan(rundir.plan)

@@ -140,7 +140,7 @@ _PLAN_OPTIONS = (
     "epochs", "batch_size", "accumulate", "lr", "patch_size", "budget", "max_steps", "steps_per_epoch", "optimizer",
     "schedule", "loss", "precision", "norm", "num_classes", "split", "seed", "class_weights",
 )
-_TRAIN_ONLY = ("threshold", "tune_threshold", "clip_grad", "init", "logger")
+_TRAIN_ONLY = ("threshold", "tune_threshold", "clip_grad", "init", "logger", "devices", "num_nodes", "strategy")
 
 
 def _class_weights(text: str | None):
@@ -235,6 +235,12 @@ def train(
     clip_grad: Optional[float] = typer.Option(
         None, "--clip-grad", help="Clip the gradients' total norm to this value before each update."),
     init: Optional[str] = typer.Option(None, "--init", help="Weight initialisation: default, kaiming or xavier."),
+    devices: Optional[int] = typer.Option(
+        None, "--devices", help="Processes per node, one per GPU (or CPU processes); the effective batch is "
+                                "batch x accumulate x devices x nodes."),
+    num_nodes: Optional[int] = typer.Option(None, "--num-nodes", help="Machines taking part (torchrun or SLURM start them)."),
+    strategy: Optional[str] = typer.Option(
+        None, "--strategy", help="auto (ddp for several processes), ddp, or ddp_fork (CPU, notebooks)."),
     logger_name: Optional[str] = typer.Option(
         None, "--logger", help="csv (metrics.csv and steps.csv, always written) or tensorboard (also event files "
                                "in RUN/tensorboard; needs the tensorboard package)."),
@@ -267,9 +273,10 @@ def train(
             raise UserError("train needs DATA and --out RUN (or --resume RUN to continue a run)")
         result = api.train(data, out, config=config, plan=plan_file, overwrite=overwrite,
                            progress=progress, verbose=verbose, report=not no_report, **options)
-    from segtrain.cli.summary import print_summary
+    if result.rank_zero:  # the other processes of a multi-process run say nothing
+        from segtrain.cli.summary import print_summary
 
-    print_summary(result)
+        print_summary(result)
 
 
 @app.command()

@@ -178,7 +178,13 @@ class TrainConfig(_Strict):
     event files to ``RUN/tensorboard/`` (needs the ``tensorboard`` package)."""
     num_workers: int | None = Field(None, ge=0)
     accelerator: str = "auto"
-    devices: int | str = "auto"
+    devices: int = Field(1, ge=1)
+    """Processes (one per GPU, or CPU processes) on each node; the effective batch grows with them."""
+    num_nodes: int = Field(1, ge=1)
+    """Machines taking part; processes in all = devices x num_nodes."""
+    strategy: Literal["auto", "ddp", "ddp_fork"] = "auto"
+    """Lightning's strategy for several processes: ``ddp`` (``auto``) starts one process per device
+    (or joins those started by torchrun or SLURM); ``ddp_fork`` forks them (CPU only, e.g. notebooks)."""
     val_overlap: float = Field(0.25, ge=0, lt=1)
     """Overlap of neighbouring tiles in whole-image validation and prediction."""
 

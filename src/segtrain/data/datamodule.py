@@ -101,16 +101,26 @@ class SeededSampler(Sampler):
     items ``e * length`` to ``(e + 1) * length - 1`` of the stream, so the patches a run sees
     depend only on the seed and on how many it has drawn, not on where the epochs end: 4 epochs
     of 10 draw exactly what 1 epoch of 40 draws. ``length`` defaults to ``n``.
+
+    Under several processes (``world`` > 1), the stream is cut into global batches of
+    ``batch x world`` items and process ``rank`` takes the ``rank``-th run of ``batch`` items of
+    each: the processes of one step together draw exactly the items one process with the
+    global batch would draw. ``length`` (global items per epoch) must then be a multiple of the
+    global batch.
     """
 
-    def __init__(self, n: int, seed: int, length: int | None = None):
+    def __init__(self, n: int, seed: int, length: int | None = None, batch: int = 1, rank: int = 0, world: int = 1):
         self.n, self.seed, self.length = n, seed, length or n
+        self.batch, self.rank, self.world = batch, rank, world
+        if world > 1 and self.length % (batch * world):
+            raise ValueError(f"an epoch of {self.length} items is not a whole number of global batches of "
+                             f"{batch} x {world}")
         self.epochs_started = 0
         self.skip = 0
-        """Items of the next epoch already consumed before a resume: its first ``__iter__`` starts after them."""
+        """Global items of the next epoch already consumed before a resume: its first ``__iter__`` starts after them."""
 
     def __len__(self) -> int:
-        return self.length
+        return self.length // self.world
 
     def _round(self, r: int) -> tuple[list[int], list[int]]:
         state = int(np.random.SeedSequence([self.seed, r]).generate_state(1, dtype=np.uint64)[0])
@@ -128,16 +138,25 @@ class SeededSampler(Sampler):
                 cached = self._round(r)
             yield cached[0][k % self.n], cached[1][k % self.n]
 
+    def shard(self, start: int, count: int):
+        """This process's items of the global items ``start .. start + count - 1``."""
+        if self.world == 1:
+            yield from self.stream(start, count)
+            return
+        step = self.batch * self.world
+        for first in range(start, start + count, step):
+            yield from self.stream(first + self.rank * self.batch, self.batch)
+
     def __iter__(self):
         if self.position is not None:  # where a (resumed) run stands, from its trainer's counters
             self.epochs_started, self.skip = self.position()
         start, skip = self.epochs_started * self.length, min(self.skip, self.length)
         self.epochs_started += 1
         self.skip = 0
-        return self.stream(start + skip, self.length - skip)
+        return self.shard(start + skip, self.length - skip)
 
     position = None
-    """``position() -> (epoch, items already consumed in it)``; set by :class:`ResumableLoader`."""
+    """``position() -> (epoch, global items already consumed in it)``; set by :class:`ResumableLoader`."""
 
 
 class ResumableLoader(DataLoader):
@@ -157,7 +176,7 @@ class ResumableLoader(DataLoader):
             done = fit_loop.epoch_loop.batch_progress.current.processed
             if done >= len(self):  # the epoch is over: the next one starts afresh
                 return epoch + 1, 0
-            return epoch, done * self.batch_size
+            return epoch, done * self.batch_size * self.sampler.world
 
         self.sampler.position = position
 
@@ -170,11 +189,25 @@ class ResumableLoader(DataLoader):
         """Nothing to load: the position comes from the restored loop (see :meth:`follow`)."""
 
 
+class _Shard(Sampler):
+    """Every ``world``-th index from ``rank``, in order: this process's share of the validation images."""
+
+    def __init__(self, n: int, rank: int, world: int):
+        self.indices = list(range(rank, n, world))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+
 class SegmentationDataModule(L.LightningDataModule):
     """Training patches and whole validation images for one run.
 
-    One loader batch is one weight update: ``batch_size`` is the effective batch (the module cuts
-    it into micro-batches). Steps per epoch are ``ceil(patches / batch_size)`` (the last, smaller
+    One loader batch is one weight update: ``batch_size`` is the effective batch of one process
+    (the module cuts it into micro-batches); under several processes each draws its own share of
+    every global batch (see :class:`SeededSampler`), and ``samples_per_epoch`` counts global items. Steps per epoch are ``ceil(patches / batch_size)`` (the last, smaller
     batch is kept), or ``ceil(samples_per_epoch / batch_size)`` when the plan sets the steps per epoch.
     """
 
@@ -197,10 +230,11 @@ class SegmentationDataModule(L.LightningDataModule):
         return {"num_workers": workers, "persistent_workers": workers > 0}
 
     def train_dataloader(self) -> DataLoader:
+        rank, world = self._rank_and_world()
         loader = ResumableLoader(
             self.train_set,
             batch_size=self.batch_size,
-            sampler=SeededSampler(len(self.train_set), self.seed, self.samples_per_epoch),
+            sampler=SeededSampler(len(self.train_set), self.seed, self.samples_per_epoch, self.batch_size, rank, world),
             **self._loader_options(),
         )
         if self.trainer is not None:
@@ -208,4 +242,13 @@ class SegmentationDataModule(L.LightningDataModule):
         return loader
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=1, shuffle=False, **self._loader_options())
+        rank, world = self._rank_and_world()
+        if world == 1:
+            return DataLoader(self.val_set, batch_size=1, shuffle=False, **self._loader_options())
+        # each process scores its share; the confusion counts are summed across processes (torchmetrics)
+        return DataLoader(self.val_set, batch_size=1, sampler=_Shard(len(self.val_set), rank, world),
+                          **self._loader_options())
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)

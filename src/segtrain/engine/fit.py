@@ -107,16 +107,19 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
     accumulate = int(plan.get("accumulate", 1))
     effective = plan["batch_size"] * accumulate
 
+    from segtrain.runtime.ranks import mark_prepared, rank
+
+    first = rank() == 0
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     module = SegmentationModule(meta)
     patches = TrainPatches(train_samples, sizes, plan["patch_size"], spec, resolved.augment, resolved.data.ignore_index)
-    workers = _workers(plan["num_workers"], run)
+    workers = _workers(plan["num_workers"], run, first)
     whole = WholeImages(val_samples, spec)
     root = resolved.data.root
     datamodule = SegmentationDataModule(NamedDataset(patches, patches.files, root=root),
                                         NamedDataset(whole, whole.files, root=root), effective, workers,
-                                        train_cfg.seed, plan["steps_per_epoch"] * effective)
-    events = EventLog(run.path / "events.jsonl")
+                                        train_cfg.seed, plan["steps_per_epoch"] * plan.get("effective_batch", effective))
+    events = EventLog(run.path / "events.jsonl", rank_zero=first)
     guard = TrainingGuard(
         events, train_cfg.max_recoveries, train_cfg.recovery_lr_factor,
         lambda numbers: [str(train_samples[n].image) for n in numbers],
@@ -132,6 +135,8 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
                                          extra_callbacks=extra)
     if resume_from is not None and extend_to_steps is not None and budget_stop is not None:
         budget_stop.fresh = True
+    if first and train_cfg.devices * train_cfg.num_nodes > 1:
+        mark_prepared(run.path)  # the other processes read config, plan and split from here now
     start = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
@@ -146,6 +151,10 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
         raise explained from None
     seconds = time.perf_counter() - start
     stopped_by = _stop_reason(trainer, guard, budget_stop, events)
+    if not trainer.is_global_zero:  # the first process writes the run folder's files
+        return TrainResult(run=run.path, best_checkpoint=run.best, best_val_dice=None, best_epoch=None,
+                           epochs=trainer.current_epoch, steps=trainer.global_step, seconds=seconds,
+                           stopped_by="", rank_zero=False)
     if train_cfg.tune_threshold:
         from segtrain.engine.threshold import tune_threshold
 
@@ -166,7 +175,7 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
     )
 
 
-def _workers(requested: int, run) -> int:
+def _workers(requested: int, run, first: bool = True) -> int:
     """Loader workers that can actually start here; otherwise 0, said and recorded."""
     from segtrain.data.loading import usable_workers
 
@@ -175,7 +184,7 @@ def _workers(requested: int, run) -> int:
         logger.warning(f"warning: {reason}")
         from segtrain.engine.records import EventLog
 
-        EventLog(run.path / "events.jsonl").write({"kind": "workers", "step": 0, "epoch": 0, "reason": reason})
+        EventLog(run.path / "events.jsonl", rank_zero=first).write({"kind": "workers", "step": 0, "epoch": 0, "reason": reason})
     return workers
 
 

@@ -134,6 +134,9 @@ class SegmentationModule(L.LightningModule):
         failed = self.trainer.strategy.reduce_boolean_decision(failed is not None, all=False) and (failed or "loss")
         self._failed = failed or None
         record.loss = float(loss)
+        if self.trainer.world_size > 1:  # the loss of the whole global batch, as one process would see it
+            record.loss = float(self.trainer.strategy.reduce(torch.tensor(record.loss, device=self.device),
+                                                             reduce_op="mean"))
         optimizer.step()  # on_before_optimizer_step checks, records and clips the gradients first
         optimizer.zero_grad(set_to_none=True)
         record.problem = self._failed

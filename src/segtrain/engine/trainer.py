@@ -123,6 +123,7 @@ def build_trainer(
     if progress:
         callbacks.append(_ProgressBar(refresh_rate=1))
     until_budget = budget is not None and train.epochs is None and train.max_steps is None
+    processes = train.devices * train.num_nodes
     logger = experiment_logger(run, train.logger)
     if logger is not None:
         from lightning.pytorch.callbacks import LearningRateMonitor
@@ -132,6 +133,10 @@ def build_trainer(
         L.Trainer(
             accelerator=plan["device"] if train.accelerator == "auto" else train.accelerator,
             devices=train.devices,
+            num_nodes=train.num_nodes,
+            strategy=_strategy(train),
+            sync_batchnorm=processes > 1 and config.model.norm == "batch",  # batch statistics of the global batch
+            use_distributed_sampler=False,  # the loaders shard the seeded stream themselves
             precision=plan["precision"],
             max_epochs=-1 if until_budget else plan["epochs"],
             max_steps=train.max_steps or -1,
@@ -149,3 +154,10 @@ def build_trainer(
         budget_stop,
     )
 
+
+
+def _strategy(train) -> str:
+    """Lightning's strategy name: ``auto`` for one process, else ``ddp`` (or the one asked for)."""
+    if train.devices * train.num_nodes == 1:
+        return "auto"
+    return "ddp" if train.strategy == "auto" else train.strategy

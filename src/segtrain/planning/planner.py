@@ -135,8 +135,14 @@ def plan_training(
             "group norm does not depend on the batch (model.norm: group, or --norm group)")
     accumulate = p.choose("accumulate", train.accumulate, lambda: (
         1, "1: the batch fits in memory; accumulating only helps when the wanted batch does not fit"))
-    effective = batch * accumulate
-    plan.set("effective_batch", effective, f"batch {batch} x accumulate {accumulate}: samples per weight update")
+    processes = train.devices * train.num_nodes
+    plan.set("processes", processes, "one process: --devices N (and --num-nodes M) train on N x M" if processes == 1
+             else f"{train.devices} device(s) x {train.num_nodes} node(s), each with its own batch of {batch} x "
+                  f"accumulate {accumulate}; their gradients are averaged into one update",
+             "planned" if processes == 1 else "user")
+    effective = batch * accumulate * processes
+    plan.set("effective_batch", effective, f"batch {batch} x accumulate {accumulate}"
+             + (f" x {processes} processes" if processes > 1 else "") + ": samples per weight update")
     plan.set("patches", patches, f"tiles of {patch}x{patch} that cover the {len(train_sizes)} training images")
     steps = p.choose("steps_per_epoch", train.steps_per_epoch, lambda: (
         steps_per_epoch(patches, effective),
@@ -175,9 +181,9 @@ def plan_training(
     plan.set("total_steps", total, "weight updates: " + (
         "max_steps given by the user" if train.max_steps is not None else f"{steps} steps per epoch x {epochs} epochs"))
     plan.set("iterations", total * accumulate, f"forward passes: {total} weight updates x accumulate {accumulate}")
-    seen = samples_seen(batch, accumulate, steps, epochs) if train.max_steps is None else effective * total
+    seen = samples_seen(batch, accumulate * processes, steps, epochs) if train.max_steps is None else effective * total
     plan.set("samples_seen", seen, f"patches shown: batch {batch} x accumulate {accumulate} x "
-                                   f"{steps} steps per epoch x {epochs} epochs")
+             + (f"{processes} processes x " if processes > 1 else "") + f"{steps} steps per epoch x {epochs} epochs")
 
     # optimizer, learning rate, schedule, loss
     optimizer = p.choose("optimizer", train.optimizer, lambda: (
