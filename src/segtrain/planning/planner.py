@@ -128,7 +128,7 @@ def plan_training(
     batch = p.choose("batch_size", train.batch_size,
                      lambda: _planned_batch(plan, probes, machine, config, patch, patches, bf16, channels_last))
     if plan.items["batch_size"].source == "user" and probes is not None:  # a plan file's batch was measured
-        _check_user_batch(plan, probes, machine, config, patch, batch, bf16, channels_last)
+        _check_user_batch(plan, p, probes, machine, config, patch, batch, bf16, channels_last)
     if model.norm == "batch" and batch < BN_MIN_BATCH:
         plan.warnings.append(
             f"batch norm sees only {batch} samples per step, so its statistics are noisy; "
@@ -340,15 +340,31 @@ def _throughput_batch(probes, device, patch, bf16, channels_last, start, limit):
     return batch, rates
 
 
-def _check_user_batch(plan, probes, machine, config, patch, batch, bf16, channels_last):
-    """Refuse before training a batch that cannot fit; warn when it is above the safe share."""
+def _check_user_batch(plan, p, probes, machine, config, patch, batch, bf16, channels_last):
+    """Refuse before training a batch that cannot fit; warn when it is above the safe share.
+
+    A plan file's memory measurement is reused when it was made at the same patch size,
+    precision and memory layout; otherwise the memory of real steps is measured.
+    """
     if machine.accelerator != "cpu":
         fitted, tried = probes.gpu_batch(patch, bf16, channels_last, batch)
         if fitted < batch:
             raise UserError(f"--batch-size {batch} does not fit on the GPU at patch {patch} "
                             f"({tried.get(batch, 'not tried')}); the largest that fits is {fitted}")
         return
-    fit = probes.memory(patch, bf16, channels_last)
+    saved = p.given["memory"] if "memory" in p.given else None
+    same = all(name in p.given and p.given[name] == value for name, value in (
+        ("patch_size", patch), ("precision", plan["precision"]), ("channels_last", channels_last)))
+    if same and isinstance(saved, dict) and "per_sample_mb" in saved and "fixed_mb" in saved:
+        from segtrain.planning.batch import MemoryFit
+
+        fit = MemoryFit(fixed=saved["fixed_mb"] * 2**20, per_sample=saved["per_sample_mb"] * 2**20, measured={})
+        plan.set("memory", saved, p.given.items["memory"].reason, "plan file")
+    else:
+        fit = probes.memory(patch, bf16, channels_last)
+        plan.set("memory", {"per_sample_mb": round(fit.per_sample / 2**20, 1), "fixed_mb": round(fit.fixed / 2**20, 1)},
+                 f"measured peak memory of training steps at batches {sorted(fit.measured)}: "
+                 f"{fit.fixed / 2**20:.0f} MB + {fit.per_sample / 2**20:.1f} MB per sample")
     available = probes.available_memory()
     need = fit.predict(batch)
     largest = fit.largest_batch(available * config.train.memory_fraction)
