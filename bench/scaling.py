@@ -26,7 +26,9 @@ How:
   printed as "plan s") are left out. With ``--epochs 1`` the first epoch is used, one-off costs
   included.
 
-Run (about 5 minutes on a 2-core CPU; ``--quick``: 20, 80 and 320 images, about 3 minutes):
+Run (about 3 minutes on an idle 2-core CPU, several times that on a loaded one: each size pays
+about a minute of start-up, synthesis, checking and the planner's memory probe; ``--quick``:
+10, 40 and 160 images):
 
     .venv/bin/python bench/scaling.py [--base 40] [--factors 1,4,16] [--epochs 2] [--quick]
 """
@@ -117,7 +119,7 @@ def measure(images: int, args, workdir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=int, default=None, help="images at 1x (default 40; 20 with --quick)")
+    parser.add_argument("--base", type=int, default=None, help="images at 1x (default 40; 10 with --quick)")
     parser.add_argument("--factors", default="1,4,16", help="dataset sizes as multiples of --base")
     parser.add_argument("--image-size", type=int, default=128, help="side of the synthetic square images")
     parser.add_argument("--patch", type=int, default=None, help="patch size (default: the image size)")
@@ -125,9 +127,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="the last one is timed (default 2)")
     parser.add_argument("--precision", default="auto", help="auto (bf16-mixed where the hardware has it), 32, bf16-mixed")
     parser.add_argument("--keep", type=Path, default=None, help="keep the datasets and runs in this folder")
-    parser.add_argument("--quick", action="store_true", help="20, 80 and 320 images")
+    parser.add_argument("--quick", action="store_true", help="10, 40 and 160 images")
     args = parser.parse_args()
-    base = args.base or (20 if args.quick else 40)
+    base = args.base or (10 if args.quick else 40)
     factors = [int(f) for f in args.factors.split(",")]
 
     with tempfile.TemporaryDirectory(prefix="segtrain-scaling-") as tmp:

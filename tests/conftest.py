@@ -31,3 +31,20 @@ def no_memory_probe(monkeypatch):
     from segtrain.planning import batch
 
     monkeypatch.setattr(batch, "measure_cpu_memory", stand_in_memory_fit())
+
+
+def pytest_configure(config):
+    """This machine's measurement cache lives in a folder of the test session, never in ~/.cache;
+    the command lines the tests start inherit it."""
+    import os
+    import tempfile
+
+    if "SEGTRAIN_CACHE_DIR" not in os.environ:
+        os.environ["SEGTRAIN_CACHE_DIR"] = config._segtrain_cache = tempfile.mkdtemp(prefix="segtrain-test-cache-")
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    if getattr(config, "_segtrain_cache", None):
+        shutil.rmtree(config._segtrain_cache, ignore_errors=True)

@@ -486,8 +486,10 @@ def _expand_inputs(inputs: Sequence[Path | str]) -> list[Path]:
 def predict(
     run: Path | str, inputs: Sequence[Path | str], out: Path | str, probabilities: bool = False
 ) -> list[Path]:
-    """Masks for images of any size by tiled inference: ``out/<stem>.png`` (and ``<stem>_prob.tif``)."""
+    """Masks for images of any size by tiled inference: ``out/<stem>.png`` (and ``<stem>_prob.tif``); a TIFF
+    too large for memory is predicted by windows into ``out/<stem>.tif`` (:mod:`segtrain.inference.large`)."""
     from segtrain.data.readers import read_image
+    from segtrain.inference.large import predict_large, should_stream
     from segtrain.inference.predictor import Predictor
     from segtrain.inference.writers import mask_values, write_mask, write_probabilities
     from segtrain.runtime.rundir import RunDir
@@ -500,6 +502,10 @@ def predict(
     written = []
     labels = predictor.meta.get("multilabel")
     for file in files:
+        if should_stream(file, predictor):  # a TIFF too large for memory: by windows, into TIFF masks
+            written.append(predict_large(predictor, file, out, probabilities, values))
+            logger.info(f"{file} -> {written[-1]}")
+            continue
         logits = predictor.logits(read_image(file))
         target = out / f"{file.stem}.png"
         if labels:  # one 0/255 mask per label

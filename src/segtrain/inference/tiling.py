@@ -74,6 +74,8 @@ def tile_starts(size: int, patch: int, overlap: float) -> list[int]:
 def spans(size: int, patch: int, overlap: float) -> list[Span]:
     """The tiles along an axis; an axis shorter than a tile gets one tile padded on both sides
     (half the difference before, the rest after, as MONAI pads)."""
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
     if size < patch:
         diff = patch - size
         return [Span(0, size, diff // 2, diff - diff // 2)]

@@ -61,6 +61,8 @@ class MemoryFit:
     fixed: float
     per_sample: float
     measured: dict[int, int]
+    from_cache: bool = False
+    """Read from this machine's cache (:mod:`segtrain.planning.machine_cache`), not measured now."""
 
     def predict(self, batch: int) -> float:
         return self.fixed + self.per_sample * batch
@@ -117,7 +119,8 @@ def measure_cpu_memory(in_channels: int, num_classes: int, model_config, patch: 
     """Measure the peak memory of real training steps in a fresh interpreter and fit a line.
 
     A separate interpreter (``python -m segtrain.planning.batch``), not ``multiprocessing``: its
-    peak starts from nothing, and it never re-imports the caller's script.
+    peak starts from nothing, and it never re-imports the caller's script. The figures are kept in
+    this machine's cache (:mod:`segtrain.planning.machine_cache`) and read back by later plans.
     """
     import json
     import subprocess
@@ -125,6 +128,15 @@ def measure_cpu_memory(in_channels: int, num_classes: int, model_config, patch: 
 
     import torch
 
+    from segtrain.planning import machine_cache
+
+    key = machine_cache.memory_key(in_channels=in_channels, num_classes=num_classes, model=model_config.model_dump(),
+                                   patch=patch, bf16=bf16, channels_last=channels_last, batches=list(batches))
+    measured = machine_cache.load(key)
+    if measured is not None:
+        fit = fit_memory(measured)
+        fit.from_cache = True
+        return fit
     spec = {
         "in_channels": in_channels, "num_classes": num_classes, "model": model_config.model_dump(),
         "patch": patch, "bf16": bf16, "channels_last": channels_last, "batches": list(batches),
@@ -134,8 +146,9 @@ def measure_cpu_memory(in_channels: int, num_classes: int, model_config, patch: 
                           capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"memory probe failed: {done.stderr.strip().splitlines()[-1:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    return fit_memory({int(b): int(m) for b, m in result.items()})
+    result = {int(b): int(m) for b, m in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+    machine_cache.save(key, result)
+    return fit_memory(result)
 
 
 def _is_oom(exc: BaseException) -> bool:

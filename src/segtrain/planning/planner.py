@@ -307,7 +307,7 @@ def _planned_batch(plan, probes, machine, config, patch, patches, bf16, channels
             "per_sample_mb": round(fit.per_sample / 2**20, 1), "fixed_mb": round(fit.fixed / 2**20, 1),
             "available_mb": round(available / 2**20), "allowed_mb": round(allowed / 2**20),
             "largest_batch": memory_batch,
-        }, f"measured peak memory of training steps at batches {sorted(fit.measured)}: "
+        }, f"{_measured(fit)} peak memory of training steps at batches {sorted(fit.measured)}: "
            f"{fit.fixed / 2**20:.0f} MB + {fit.per_sample / 2**20:.1f} MB per sample; "
            f"{config.train.memory_fraction:.0%} of the {available / 2**30:.1f} GB available may be used")
         if memory_batch < MIN_BATCH:
@@ -340,6 +340,13 @@ def _throughput_batch(probes, device, patch, bf16, channels_last, start, limit):
     return batch, rates
 
 
+def _measured(fit) -> str:
+    """How the memory figures were obtained: now, or on this machine before (its cache)."""
+    if getattr(fit, "from_cache", False):
+        return "measured earlier on this machine (cache; SEGTRAIN_CACHE_DIR=off measures again):"
+    return "measured"
+
+
 def _check_user_batch(plan, p, probes, machine, config, patch, batch, bf16, channels_last):
     """Refuse before training a batch that cannot fit; warn when it is above the safe share.
 
@@ -363,7 +370,7 @@ def _check_user_batch(plan, p, probes, machine, config, patch, batch, bf16, chan
     else:
         fit = probes.memory(patch, bf16, channels_last)
         plan.set("memory", {"per_sample_mb": round(fit.per_sample / 2**20, 1), "fixed_mb": round(fit.fixed / 2**20, 1)},
-                 f"measured peak memory of training steps at batches {sorted(fit.measured)}: "
+                 f"{_measured(fit)} peak memory of training steps at batches {sorted(fit.measured)}: "
                  f"{fit.fixed / 2**20:.0f} MB + {fit.per_sample / 2**20:.1f} MB per sample")
     available = probes.available_memory()
     need = fit.predict(batch)
