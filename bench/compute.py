@@ -148,7 +148,8 @@ def main() -> None:
     forward, backward = step_flops(args.batch, size, device)
     gflop = (forward + backward) / 1e9
     jobs = {(bf16, cl): Step(args.batch, size, device, bf16, cl) for _, bf16, cl in VARIANTS}
-    jobs.update({("matmul", bf16): Matmul(n, torch.bfloat16 if bf16 else torch.float32, device) for bf16 in (False, True)})
+    for bf16 in (False, True):
+        jobs[("matmul", bf16)] = Matmul(n, torch.bfloat16 if bf16 else torch.float32, device)
     best = best_times(jobs, WARMUP_ROUNDS, rounds)
     peaks = {bf16: jobs[("matmul", bf16)].flops / best[("matmul", bf16)] / 1e9 for bf16 in (False, True)}
 
@@ -160,7 +161,9 @@ def main() -> None:
           f"forward + backward + AdamW; best of {rounds} interleaved rounds after {WARMUP_ROUNDS} warm-up rounds")
     print(f"FLOPs (FlopCounterMode, convolutions and matmuls only): forward {forward / 1e9:.2f} GFLOP, "
           f"backward {backward / 1e9:.2f} GFLOP ({backward / forward:.2f}x forward)")
-    tf32 = f"; fp32 with TF32 {'on' if torch.backends.cudnn.allow_tf32 else 'off'}, as cuDNN" if device == "cuda" else ""
+    tf32 = ""
+    if device == "cuda":
+        tf32 = f"; fp32 with TF32 {'on' if torch.backends.cudnn.allow_tf32 else 'off'}, as cuDNN"
     print(f"matmul reference: {n}x{n} @ {n}x{n} in the precision itself{tf32}")
     print()
     header = (f"{'precision':<9}  {'layout':<14}  {'step GFLOP':>10}  {'step s':>7}  {'GFLOP/s':>8}  "

@@ -85,7 +85,8 @@ def main() -> None:
         print(f"-- {shown}: exit code {code}, {seconds:.0f} s", flush=True)
     print(f"\n{'=' * 100}\n== summary\n{'=' * 100}")
     for shown, code, seconds in summary:
-        print(f"{'ok    ' if code == 0 else 'FAILED'}  {seconds:6.0f} s  {shown}" + (f"  (exit code {code})" if code else ""))
+        failed = f"  (exit code {code})" if code else ""
+        print(f"{'ok    ' if code == 0 else 'FAILED'}  {seconds:6.0f} s  {shown}{failed}")
     sys.exit(1 if any(code for _, code, _ in summary) else 0)
 
 

@@ -23,11 +23,13 @@ How:
   since training started, validation excluded) between the last two epochs, so the first
   epoch's one-off costs (oneDNN kernel creation, Lightning set-up, the sanity check) and the
   planner's memory probe (a separate process timed in ``plan.json``'s ``planning_seconds``,
-  printed as "plan s") are left out. With ``--epochs 1`` the first epoch is used, one-off costs
-  included.
+  printed as "plan s"; 0 when segtrain read it from its memory cache) are left out. With
+  ``--epochs 1`` the first epoch is used, one-off costs included.
+- The sizes run one after another, so the time ratios carry the machine's load drift over the
+  run; the memory ratios do not depend on it.
 
 Run (about 3 minutes on an idle 2-core CPU, several times that on a loaded one: each size pays
-about a minute of start-up, synthesis, checking and the planner's memory probe; ``--quick``:
+start-up, synthesis, checking and, unless cached, the planner's memory probe; ``--quick``:
 10, 40 and 160 images):
 
     .venv/bin/python bench/scaling.py [--base 40] [--factors 1,4,16] [--epochs 2] [--quick]
@@ -72,7 +74,7 @@ def train_child(spec: dict) -> None:
     if precision == "auto":  # what the planner would choose without its speed probe
         precision = "bf16-mixed" if detect_machine().bf16 else "32"
     start = time.perf_counter()
-    segtrain.check(spec["data"])
+    channels = segtrain.check(spec["data"]).channels
     after_check = _status_mb("VmRSS")
     result = segtrain.train(
         spec["data"], spec["run"], batch_size=spec["batch"], patch_size=spec["patch"], epochs=spec["epochs"],
@@ -82,7 +84,7 @@ def train_child(spec: dict) -> None:
     rows = list(csv.DictReader((Path(result.run) / "metrics.csv").open()))
     plan = json.loads((Path(result.run) / "plan.json").read_text())
     print(MARK + json.dumps({
-        "precision": precision, "channels_last": plan["channels_last"], "patches": plan["patches"],
+        "channels": channels, "precision": precision, "channels_last": plan["channels_last"], "patches": plan["patches"],
         "steps_per_epoch": plan["steps_per_epoch"], "planning_seconds": plan.get("planning_seconds"),
         "epochs": [{k: float(r[k]) for k in ("step", "seconds", "train_seconds", "peak_memory_mb", "data_share")}
                    for r in rows],
@@ -162,8 +164,18 @@ def main() -> None:
     peaks = "; ".join(f"{r['images']} images: " + ", ".join(f"{e['peak_memory_mb']:.0f}" for e in r["epochs"])
                       for r in results)
     print(f"peak memory after each epoch (metrics.csv peak_memory_mb, MB): {peaks}")
-    print(f"planning (the memory probe, a separate process) took {first['planning_seconds']} s at 1x; "
-          "total wall per size: " + ", ".join(f"{r['wall_seconds']:.0f} s" for r in results))
+    if args.epochs > 1:
+        print("first epoch's training seconds (one-off set-up included): "
+              + ", ".join(f"{r['images']} images: {r['epochs'][0]['train_seconds']:.1f}" for r in results))
+    print("planning seconds (plan.json; the planner's memory probe in a separate process, 0 when read from "
+          "segtrain's memory cache): "
+          + ", ".join(f"{r['planning_seconds']}" for r in results)
+          + "; wall seconds per training process: " + ", ".join(f"{r['wall_seconds']:.0f}" for r in results))
+    last = results[-1]
+    cache_mb = last["images"] * args.image_size**2 * (last["channels"] * 4 + 8) / 2**20
+    print(f"sensitivity: keeping every decoded {args.image_size}x{args.image_size} image ({last['channels']} float32 "
+          f"channels) and mask (int64) "
+          f"of the {last['images']}-image set would add {cache_mb:.0f} MB to its peak")
 
 
 if __name__ == "__main__":

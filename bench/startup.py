@@ -80,7 +80,8 @@ def import_profile() -> tuple[float, list[tuple[str, float]], list[tuple[str, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=None, help="rounds, best of which is kept (default 7; 3 with --quick)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="rounds, the best of which is kept (default 7; 3 with --quick)")
     parser.add_argument("--quick", action="store_true", help="3 rounds")
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 7)

@@ -75,7 +75,7 @@ class ImageWindows:
         if arr.dtype == np.bool_:
             return arr.astype(np.uint8) * 255
         if arr.dtype.kind == "f":
-            return arr.astype(np.float32)
+            return arr.astype(np.float32, copy=False)
         return arr.astype(arr.dtype.newbyteorder("="), copy=False)
 
     def _read(self, start: int, stop: int) -> np.ndarray:  # (h, W, channels as stored)

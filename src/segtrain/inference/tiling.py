@@ -125,6 +125,8 @@ def run_tiles(
     ``(B, C, H, W)``; ``logits`` ``(n, K, patch, patch)`` are float32 and valid until the next batch."""
     if tiles_per_batch < 1:
         raise ValueError(f"tiles_per_batch must be at least 1, got {tiles_per_batch}")
+    if not tiles:
+        return
     layout = _tile_layout(model, source.device)
     size = min(tiles_per_batch, len(tiles))
     buffer = torch.empty((size, source.shape[1], patch, patch), dtype=source.dtype, device=source.device,

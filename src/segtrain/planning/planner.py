@@ -136,10 +136,9 @@ def plan_training(
     accumulate = p.choose("accumulate", train.accumulate, lambda: (
         1, "1: the batch fits in memory; accumulating only helps when the wanted batch does not fit"))
     processes = train.devices * train.num_nodes
-    plan.set("processes", processes, "one process: --devices N (and --num-nodes M) train on N x M" if processes == 1
-             else f"{train.devices} device(s) x {train.num_nodes} node(s), each with its own batch of {batch} x "
-                  f"accumulate {accumulate}; their gradients are averaged into one update",
-             "planned" if processes == 1 else "user")
+    if processes > 1:
+        plan.set("processes", processes, f"{train.devices} device(s) x {train.num_nodes} node(s), each with its own "
+                 f"batch of {batch} x accumulate {accumulate}; their gradients are averaged into one update", "user")
     effective = batch * accumulate * processes
     plan.set("effective_batch", effective, f"batch {batch} x accumulate {accumulate}"
              + (f" x {processes} processes" if processes > 1 else "") + ": samples per weight update")
