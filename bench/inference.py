@@ -3,9 +3,10 @@
 Both blend the same default U-Net's logits over the same image with the same tile size, overlap,
 Gaussian weights and edge padding, so their outputs must agree (the largest absolute difference
 is printed). MONAI is called as segtrain called it before issue 7: 4 tiles per forward, tiles
-sliced from the NCHW image, under `torch.inference_mode`. `--variants` adds `monai-tuned`:
-MONAI given channels-last tiles and segtrain's batch, to show how much of the gain is layout
-and batch rather than the blending itself.
+sliced from the NCHW image, under `torch.inference_mode`. `--variants` can add two ablations:
+`monai-tuned`, MONAI given channels-last tiles and segtrain's batch (the layout's share of the
+gain), and `ours-serial`, segtrain with one network call at a time on all threads (the share of
+running batches of tiles in parallel workers).
 
 Each measurement runs in its own fresh process (imports, model with seed 0, a random image with
 seed 1, one warm-up call on a 640x640 image that builds the same batch shapes, then the timed
@@ -29,9 +30,9 @@ import time
 from pathlib import Path
 
 WARMUP_SIZE = 640
-"""3x3 tiles of 256 at 25% overlap: batches of 4, 4, 1 (MONAI) and 8, 1 (segtrain), the shapes the
-timed 21x21 grid of a 4096x4096 image uses, so no kernel is created during the timed call."""
-VARIANTS = ("monai", "ours", "monai-tuned")
+"""3x3 tiles of 256 at 25% overlap: batches of 4, 4 and 1, the shapes the timed 21x21 grid of a
+4096x4096 image uses (441 = 110 x 4 + 1), so no kernel is created during the timed call."""
+VARIANTS = ("monai", "ours", "monai-tuned", "ours-serial")
 
 
 def _status_kb(key: str) -> int | None:
@@ -60,20 +61,25 @@ def child(args: argparse.Namespace) -> None:
     from monai.inferers import sliding_window_inference
 
     from segtrain.config import ModelConfig
+    from segtrain.inference import tiling
     from segtrain.inference.tiling import TILES_PER_BATCH, tiled_logits
     from segtrain.models import build_model
+
+    if args.child == "ours-serial":
+        tiling.MAX_WORKERS = 1  # one network call at a time, on all threads, as MONAI runs them
 
     torch.manual_seed(0)
     model = build_model(3, 2, ModelConfig()).eval()
     ours_batch = args.tiles_per_batch or TILES_PER_BATCH
 
     def call(image):
-        if args.child == "ours":
+        if args.child.startswith("ours"):
             return tiled_logits(model, image, args.patch, args.overlap, ours_batch)
         if args.child == "monai":
             batch, predictor = 4, lambda tiles: model(tiles).float()
         else:
-            batch, predictor = ours_batch, lambda tiles: model(tiles.contiguous(memory_format=torch.channels_last)).float()
+            batch = ours_batch
+            predictor = lambda tiles: model(tiles.contiguous(memory_format=torch.channels_last)).float()  # noqa: E731
         return sliding_window_inference(image, (args.patch, args.patch), batch, predictor, args.overlap,
                                         mode="gaussian", padding_mode="replicate")
 
@@ -154,8 +160,9 @@ def main() -> None:
           + ("(VmHWM reset before it)" if first["exact_peak"] else "(ru_maxrss; '-' where an earlier peak hid it)"))
     print(f"| {'variant':34s} | {'best s':>8s} | {'MPix/s':>7s} | {'peak MB':>8s} | {'max |d| vs MONAI':>16s} |")
     print(f"|{'-' * 36}|{'-' * 10}|{'-' * 9}|{'-' * 10}|{'-' * 18}|")
-    names = {"monai": "MONAI sliding_window_inference (4)", "monai-tuned": "MONAI, channels-last tiles, batch",
-             "ours": f"segtrain tiled_logits ({first['tiles_per_batch']})"}
+    batch = first["tiles_per_batch"]
+    names = {"monai": "MONAI sliding_window_inference (4)", "monai-tuned": f"MONAI, channels-last tiles ({batch})",
+             "ours": f"segtrain tiled_logits ({batch})", "ours-serial": f"segtrain, one call at a time ({batch})"}
     best = {v: min(r["seconds"] for r in rs) for v, rs in results.items()}
     for v in variants:
         peaks = [r["peak_growth_mb"] for r in results[v] if r["peak_growth_mb"] is not None]

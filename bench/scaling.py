@@ -26,11 +26,15 @@ How:
   printed as "plan s"; 0 when segtrain read it from its memory cache) are left out. With
   ``--epochs 1`` the first epoch is used, one-off costs included.
 - The sizes run one after another, so the time ratios carry the machine's load drift over the
-  run; the memory ratios do not depend on it.
+  run (CPU time drifts less than wall time, but OpenMP threads spin while their sibling waits
+  for a core, so it grows with the load too); the memory ratios do not depend on it.
+- The first epoch at 1x must hold a few steps: oneDNN creates its kernels during the first 2-3
+  steps, and a timed epoch that still contains them looks several times slower. The default
+  base of 40 images gives 4 steps; fewer is flagged in the output.
 
 Run (about 3 minutes on an idle 2-core CPU, several times that on a loaded one: each size pays
 start-up, synthesis, checking and, unless cached, the planner's memory probe; ``--quick``:
-10, 40 and 160 images):
+the same numbers of 64x64 images):
 
     .venv/bin/python bench/scaling.py [--base 40] [--factors 1,4,16] [--epochs 2] [--quick]
 """
@@ -42,10 +46,14 @@ import csv
 import json
 import subprocess
 import sys
+import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+MIN_WARM_STEPS = 3
+"""Steps before the timed epoch that leave oneDNN's kernel creation out of it."""
 MARK = "SCALING_RESULT "
 """Prefix of the one line of JSON a training child prints on stdout."""
 
@@ -63,6 +71,29 @@ def synth_child(spec: dict) -> None:
     segtrain.synth(spec["data"], n=spec["images"], size=spec["image_size"], seed=0)
 
 
+class EpochClock(threading.Thread):
+    """The process's CPU seconds when each epoch's row appears in ``metrics.csv`` (polled every 50 ms).
+
+    CPU time (``time.process_time``, all threads) counts the work of the process, not the time it
+    waited for a core, so it drifts much less than wall time with the load of other programs.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__(daemon=True)
+        self.path, self.marks, self.stop = path, [], threading.Event()
+
+    def run(self) -> None:
+        rows = 0
+        while not self.stop.wait(0.05):
+            try:
+                found = max(0, len(self.path.read_text().splitlines()) - 1)
+            except OSError:
+                continue
+            if found > rows:
+                self.marks += [time.process_time()] * (found - rows)
+                rows = found
+
+
 def train_child(spec: dict) -> None:
     """Check, then train; print what the parent tabulates as one JSON line."""
     import resource
@@ -76,19 +107,27 @@ def train_child(spec: dict) -> None:
     start = time.perf_counter()
     channels = segtrain.check(spec["data"]).channels
     after_check = _status_mb("VmRSS")
+    shutil.rmtree(spec["run"], ignore_errors=True)  # no earlier metrics.csv for the clock to read
+    clock = EpochClock(Path(spec["run"]) / "metrics.csv")
+    clock.start()
     result = segtrain.train(
         spec["data"], spec["run"], batch_size=spec["batch"], patch_size=spec["patch"], epochs=spec["epochs"],
         lr_find=False, precision=precision, report=False, overwrite=True, progress=False,
     )
     wall = time.perf_counter() - start
+    time.sleep(0.2)
+    clock.stop.set()
+    clock.join()
     rows = list(csv.DictReader((Path(result.run) / "metrics.csv").open()))
     plan = json.loads((Path(result.run) / "plan.json").read_text())
     print(MARK + json.dumps({
-        "channels": channels, "precision": precision, "channels_last": plan["channels_last"], "patches": plan["patches"],
-        "steps_per_epoch": plan["steps_per_epoch"], "planning_seconds": plan.get("planning_seconds"),
+        "channels": channels, "precision": precision, "channels_last": plan["channels_last"],
+        "patches": plan["patches"], "steps_per_epoch": plan["steps_per_epoch"],
+        "planning_seconds": plan.get("planning_seconds"),
         "epochs": [{k: float(r[k]) for k in ("step", "seconds", "train_seconds", "peak_memory_mb", "data_share")}
                    for r in rows],
-        "rss_after_check_mb": after_check, "rss_end_mb": _status_mb("VmRSS"), "vmhwm_mb": _status_mb("VmHWM"),
+        "cpu_marks": clock.marks, "rss_after_check_mb": after_check, "rss_end_mb": _status_mb("VmRSS"),
+        "vmhwm_mb": _status_mb("VmHWM"),
         "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "wall_seconds": wall,
     }))
 
@@ -116,22 +155,27 @@ def measure(images: int, args, workdir: Path) -> dict:
     result["images"] = images
     result["epoch_seconds"] = last["train_seconds"] - before["train_seconds"]
     result["epoch_steps"] = int(last["step"] - before["step"])
+    marks = result["cpu_marks"]
+    result["epoch_cpu"] = marks[-1] - marks[-2] if len(marks) > 1 and len(marks) == len(epochs) else float("nan")
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=int, default=None, help="images at 1x (default 40; 10 with --quick)")
+    parser.add_argument("--base", type=int, default=40, help="images at 1x (default 40)")
     parser.add_argument("--factors", default="1,4,16", help="dataset sizes as multiples of --base")
-    parser.add_argument("--image-size", type=int, default=128, help="side of the synthetic square images")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="side of the synthetic square images (default 128; 64 with --quick)")
     parser.add_argument("--patch", type=int, default=None, help="patch size (default: the image size)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2, help="the last one is timed (default 2)")
-    parser.add_argument("--precision", default="auto", help="auto (bf16-mixed where the hardware has it), 32, bf16-mixed")
+    parser.add_argument("--precision", default="auto",
+                        help="auto (bf16-mixed where the hardware has it), 32 or bf16-mixed")
     parser.add_argument("--keep", type=Path, default=None, help="keep the datasets and runs in this folder")
-    parser.add_argument("--quick", action="store_true", help="10, 40 and 160 images")
+    parser.add_argument("--quick", action="store_true", help="64x64 images (a quarter of the work per step)")
     args = parser.parse_args()
-    base = args.base or (10 if args.quick else 40)
+    args.image_size = args.image_size or (64 if args.quick else 128)
+    base = args.base
     factors = [int(f) for f in args.factors.split(",")]
 
     with tempfile.TemporaryDirectory(prefix="segtrain-scaling-") as tmp:
@@ -143,23 +187,31 @@ def main() -> None:
     print(f"segtrain.train on synthetic {args.image_size}x{args.image_size} scenes: batch {args.batch}, patch "
           f"{args.patch or args.image_size}, {first['precision']}{' channels-last' if first['channels_last'] else ''}, "
           f"no range test, {args.epochs} epoch(s), each size in fresh processes")
-    print(f"epoch s = training time of epoch {args.epochs} ({'first epoch included' if args.epochs == 1 else 'the first epoch and validation excluded'}), "
-          "from metrics.csv; peak RSS = VmHWM of the training process")
+    timed = "first epoch included" if args.epochs == 1 else "the first epoch and validation excluded"
+    print(f"epoch s = wall seconds of epoch {args.epochs}'s training ({timed}, from metrics.csv); epoch CPU s = CPU "
+          "seconds of the process from the previous epoch's row to this one's (validation included); "
+          "peak RSS = VmHWM of the training process; ratios against the first size")
     print()
-    header = (f"{'x':>3}  {'images':>6}  {'patches':>7}  {'steps':>5}  {'epoch s':>7}  {'s/step':>6}  {'s/image':>7}  "
+    header = (f"{'x':>3}  {'images':>6}  {'steps':>5}  {'epoch s':>7}  {'s/step':>6}  {'epoch CPU s':>11}  "
               f"{'peak RSS MB':>11}  {'ru_maxrss MB':>12}  {'RSS after check MB':>18}  {'RSS end MB':>10}  "
-              f"{'plan s':>6}  {'mem ratio':>9}  {'s/image ratio':>13}")
+              f"{'mem ratio':>9}  {'s/patch ratio':>13}  {'CPU/patch ratio':>15}")
     print(header)
     print("-" * len(header))
-    # the sampler draws steps x batch patches per epoch (segtrain fills the last batch), so every step is full
-    per_image0 = first["epoch_seconds"] / max(1, first["epoch_steps"] * args.batch)
+
+    def per_patch(r: dict, key: str) -> float:
+        """Seconds per patch: the sampler draws steps x batch patches an epoch (the last batch is full too)."""
+        return r[key] / max(1, r["epoch_steps"] * args.batch)
+
     for factor, r in zip(factors, results):
         per_step = r["epoch_seconds"] / max(1, r["epoch_steps"])
-        per_image = r["epoch_seconds"] / max(1, r["epoch_steps"] * args.batch)
-        print(f"{factor:>3}  {r['images']:>6}  {r['patches']:>7}  {r['epoch_steps']:>5}  {r['epoch_seconds']:>7.2f}  "
-              f"{per_step:>6.3f}  {per_image:>7.4f}  {r['vmhwm_mb']:>11.0f}  {r['ru_maxrss_mb']:>12.0f}  "
-              f"{r['rss_after_check_mb']:>18.0f}  {r['rss_end_mb']:>10.0f}  {r['planning_seconds'] or 0:>6.1f}  "
-              f"{r['vmhwm_mb'] / first['vmhwm_mb']:>9.3f}  {per_image / per_image0:>13.3f}")
+        print(f"{factor:>3}  {r['images']:>6}  {r['epoch_steps']:>5}  {r['epoch_seconds']:>7.2f}  {per_step:>6.3f}  "
+              f"{r['epoch_cpu']:>11.2f}  {r['vmhwm_mb']:>11.0f}  {r['ru_maxrss_mb']:>12.0f}  "
+              f"{r['rss_after_check_mb']:>18.0f}  {r['rss_end_mb']:>10.0f}  {r['vmhwm_mb'] / first['vmhwm_mb']:>9.3f}  "
+              f"{per_patch(r, 'epoch_seconds') / per_patch(first, 'epoch_seconds'):>13.3f}  "
+              f"{per_patch(r, 'epoch_cpu') / per_patch(first, 'epoch_cpu'):>15.3f}")
+    if first["epoch_steps"] < MIN_WARM_STEPS and args.epochs > 1:
+        print(f"note: only {first['epoch_steps']} step(s) precede the timed epoch at {factors[0]}x: it still "
+              "includes oneDNN's kernel creation, so its time per patch is too high (raise --base)")
     print()
     peaks = "; ".join(f"{r['images']} images: " + ", ".join(f"{e['peak_memory_mb']:.0f}" for e in r["epochs"])
                       for r in results)

@@ -183,3 +183,24 @@ def test_api_predict_streams_large_tiffs_only(tmp_path, monkeypatch):
     assert set(np.unique(mask)) <= {0, 255}  # written back as the training masks' values
     assert np.array_equal(mask[margin], (predictor.classes(reference) * 255)[margin])
     assert tifffile.imread(tmp_path / "pred" / "big_prob.tif").shape == (2, 230, 190)
+
+
+def test_colour_masks_are_written_as_rgb(tmp_path):
+    from segtrain.inference.writers import mask_values
+
+    sky, ground = (128 << 16) | (128 << 8) | 255, 0
+    ckpt = checkpoint(patch=64, label_mapping={str(ground): 0, str(sky): 1})
+    ckpt["segtrain"]["colour_masks"] = True
+    predictor = Predictor(ckpt, bf16=False)
+    path = tmp_path / "c.tif"
+    tifffile.imwrite(path, scene(150, 170))
+    reference = predictor.logits(read_image(path))
+    predictor.threshold = float(np.median(predictor.probabilities(reference)[1]))
+    values = mask_values(ckpt["segtrain"]["label_mapping"])
+    target = large.predict_large(predictor, path, tmp_path / "out", values=values)
+    rgb = tifffile.imread(target)
+    assert rgb.shape == (150, 170, 3) and rgb.dtype == np.uint8
+    expected = np.where(predictor.classes(reference)[..., None] == 1, [128, 128, 255], [0, 0, 0])
+    cut = np.log(predictor.threshold / (1 - predictor.threshold))
+    margin = np.abs(reference[0, 0].numpy() - cut) > 1e-4
+    assert np.array_equal(rgb[margin], expected[margin])

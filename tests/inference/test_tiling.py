@@ -1,4 +1,6 @@
 import math
+import threading
+import time
 
 import pytest
 import torch
@@ -7,10 +9,15 @@ from monai.inferers import sliding_window_inference
 
 from segtrain.config import ModelConfig
 from segtrain.inference.tiling import (
+    MAX_WORKERS,
+    Tile,
     gaussian_weight,
     logits_to_classes,
     logits_to_probabilities,
+    run_tiles,
+    spans,
     tile_starts,
+    tile_workers,
     tiled_logits,
 )
 from segtrain.models import build_model
@@ -37,15 +44,24 @@ class FixedConv(torch.nn.Module):
 
 
 class Recorder(torch.nn.Module):
-    """Records the batch sizes the network sees."""
+    """Records the batch sizes the network sees and how many calls run at once."""
 
     def __init__(self, model):
         super().__init__()
         self.model, self.batches = model, []
+        self.lock, self.active, self.most_active = threading.Lock(), 0, 0
 
     def forward(self, x):
-        self.batches.append(x.shape[0])
-        return self.model(x)
+        with self.lock:
+            self.batches.append(x.shape[0])
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+        time.sleep(0.005)  # long enough for the calls of several workers to overlap
+        try:
+            return self.model(x)
+        finally:
+            with self.lock:
+                self.active -= 1
 
 
 def monai(model, image, patch, overlap, batch=4):
@@ -112,12 +128,55 @@ def test_batch_size_does_not_change_the_result():
 @pytest.mark.parametrize("tiles_per_batch", [1, 3, 8])
 def test_tiles_held_at_once_are_bounded(tiles_per_batch):
     image = torch.randn(2, 3, 100, 130)
-    model = Recorder(FixedConv())
+    model = Recorder(FixedConv()).eval()
     tiled_logits(model, image, 32, 0.25, tiles_per_batch)
     tiles = 2 * len(tile_starts(100, 32, 0.25)) * len(tile_starts(130, 32, 0.25))
     assert max(model.batches) <= tiles_per_batch
     assert sum(model.batches) == tiles
     assert len(model.batches) == math.ceil(tiles / tiles_per_batch)
+    assert model.most_active <= tile_workers(model, image.device)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_batches_in_flight_are_bounded_and_in_order(workers):
+    image = torch.randn(1, 3, 150, 150)
+    model = Recorder(FixedConv())
+    tiles = [Tile(0, r, c) for r in spans(150, 32, 0.25) for c in spans(150, 32, 0.25)]
+    seen = []
+    for k, (done, logits) in enumerate(run_tiles(model, image, tiles, 32, 2, workers=workers), start=1):
+        assert len(model.batches) <= k + workers  # started calls: the one yielded plus at most `workers` more
+        assert logits.shape[0] == len(done) <= 2
+        seen += done
+    assert seen == tiles  # in the order of the grid, so sums add up in MONAI's order
+    assert model.most_active <= workers
+
+
+def test_workers_do_not_change_the_result_and_restore_threads():
+    model, image = unet(), torch.randn(2, 3, 90, 110, generator=torch.Generator().manual_seed(4))
+    threads = torch.get_num_threads()
+    tiles = [Tile(b, r, c) for b in range(2) for r in spans(90, 32, 0.25) for c in spans(110, 32, 0.25)]
+    one = torch.cat([x for _, x in run_tiles(model, image, tiles, 32, 3, workers=1)])
+    many = torch.cat([x for _, x in run_tiles(model, image, tiles, 32, 3, workers=2)])
+    assert (one - many).abs().max().item() < 1e-5
+    assert torch.get_num_threads() == threads
+
+
+def test_thread_count_restored_after_a_failing_network():
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("broken")
+
+    threads = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="broken"):
+        list(run_tiles(Broken(), torch.zeros(1, 1, 100, 100), [Tile(0, r, r) for r in spans(100, 32, 0.25)],
+                       32, 1, workers=2))
+    assert torch.get_num_threads() == threads
+
+
+def test_one_worker_for_a_network_in_training_mode():
+    model = FixedConv().train()
+    assert tile_workers(model, torch.device("cpu")) == 1
+    assert tile_workers(model.eval(), torch.device("cpu")) == min(MAX_WORKERS, torch.get_num_threads())
 
 
 def test_channels_last_model_and_bf16_autocast():
@@ -128,7 +187,7 @@ def test_channels_last_model_and_bf16_autocast():
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         half = tiled_logits(model, image, 32, 0.25)
     assert half.dtype == torch.float32  # the blend stays float32 under autocast
-    assert (half - ref).abs().max().item() < 0.05 * ref.abs().max().item() + 1e-2
+    assert 0 < (half - ref).abs().max().item() < 0.05 * ref.abs().max().item() + 1e-2  # bf16 ran, in the workers too
 
 
 def test_output_is_an_ordinary_tensor_without_graph():

@@ -15,8 +15,9 @@ weights and the decisions at once: about :func:`in_memory_bytes` for an image. A
    ``<stem>_prob.tif``), and the band moves down.
 
 Peak memory is one band of logits and one strip of input, ``(K + C) x patch x width`` floats,
-whatever the height. The blend adds the same products in the same order as the in-memory path,
-so the logits agree with it up to the rounding of the mean and standard deviation.
+plus the network's activations for the tiles in flight, whatever the height. The blend adds the
+same products in the same order as the in-memory path, so the logits agree with it up to the
+rounding of the mean and standard deviation.
 
 Windows are read from uncompressed contiguous TIFFs through ``tifffile.memmap``, and from
 striped or tiled (also compressed) TIFFs by decoding only the strips or tiles a window needs
@@ -260,10 +261,10 @@ class _Writer:
         else:
             top = max([classes - 1, *values.values()]) if values else max(classes - 1, 1)
             self.masks.append(self._create(out / f"{stem}.tif", (height, width), np.uint8 if top < 256 else np.uint16))
-            if values:
-                self.lut = np.arange(max(classes, max(values) + 1))
-                for cls, raw in values.items():
-                    self.lut[cls] = raw
+        if values and not self.labels:  # class index -> the value (or packed colour) of the training masks
+            self.lut = np.arange(max(classes, max(values) + 1))
+            for cls, raw in values.items():
+                self.lut[cls] = raw
         self.target = self.masks[0][0]
         self.probabilities = out / f"{stem}_prob.tif" if probabilities else None
         self.planes: tuple[Path, int, np.dtype] | None = None  # created at the first rows, when K is known
@@ -329,7 +330,7 @@ def predict_large(
         Class index -> the value written (see :func:`~segtrain.inference.writers.mask_values`).
     """
     path, out = Path(path), Path(out)
-    if (out / f"{path.stem}.tif").resolve() == path.resolve() or (out / f"{path.stem}.tiff").resolve() == path.resolve():
+    if path.resolve() in ((out / f"{path.stem}.tif").resolve(), (out / f"{path.stem}.tiff").resolve()):
         raise UserError(f"{path}: its mask would be written over it ({out / path.name}); pass another output folder")
     windows = open_windows(path)
     out.mkdir(parents=True, exist_ok=True)

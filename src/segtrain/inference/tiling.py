@@ -3,20 +3,32 @@
 Training sees patches; validation, testing and prediction see whole images of any size
 through the same function, so the scores measure what ``predict`` delivers.
 
-The result equals MONAI's ``sliding_window_inference(image, (patch, patch), ..., mode="gaussian",
-padding_mode="replicate")`` to float rounding: the same tile grid (:func:`tile_starts`), the same
-importance map (:func:`gaussian_weight`), the same padding of images smaller than a tile, the
-same order of summation. It is faster on the CPU for two measured reasons (``bench/inference.py``):
-tiles are handed to the network in the channels-last layout, which oneDNN's convolutions run
-faster (MONAI passes slices of the NCHW image), and :data:`TILES_PER_BATCH` tiles go through the
-network at once. It also skips MONAI's per-call work around the network: a padded copy of
-the whole image when one side is shorter than a tile, the importance map rebuilt on every call,
-a whole-batch product before the scatter. Only one batch of tiles' logits is alive at a time;
-each is weighted and added into a preallocated float32 output as soon as it is computed.
+:func:`tiled_logits` equals MONAI's ``sliding_window_inference(image, (patch, patch), ...,
+mode="gaussian", padding_mode="replicate")`` to float rounding: the same tile grid
+(:func:`tile_starts`), importance map (:func:`gaussian_weight`), padding of images smaller than
+a tile (:func:`spans`) and order of summation. Tiles go through the network in batches; each
+batch's logits are weighted and added into a preallocated float32 output as soon as they exist,
+so only a few batches of logits are ever alive (:func:`run_tiles`).
+
+Where the time goes (``bench/inference.py``, 2-core CPU shared with other jobs): MONAI spends
+over 95% of its time in the network; its own work around it (slicing and concatenating tiles,
+a Python loop adding each tile, the weight map) took 2-4 s of a 100-190 s float32 run on a
+4096x4096 image, and ours costs about the same. Ours is faster inside the network, for two
+measured reasons (ablations of ``bench/inference.py --variants``):
+
+- the tiles are handed over channels-last, the layout oneDNN's CPU convolutions run fastest
+  (MONAI passes NCHW slices of the image): 1.4x in float32 and 2.4x under bfloat16 autocast
+  (AMX) in our runs;
+- on the CPU, :func:`tile_workers` batches run at once in threads, each network call on its
+  share of the intra-op threads, instead of one call at a time spread over all of them: 2.7x in
+  float32 on the shared machine. Tiles are independent, so the workers never wait for each
+  other, while intra-op threads meet at a barrier after every operation, which costs most when
+  the cores are shared and one of them is descheduled; on an idle machine expect less.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from typing import Iterator, NamedTuple
@@ -24,14 +36,18 @@ from typing import Iterator, NamedTuple
 import torch
 from torch.nn import functional as F
 
-TILES_PER_BATCH = 8
-"""Tiles per forward pass. Measured on a 2-core CPU with bf16 (AMX) and the default U-Net at 256x256
-tiles (``bench/inference.py``, channels-last): per-tile time falls from 1 to 4 tiles per batch and
-is flat within noise from 4 to 16 (float32 gains a little more at 16), while the activations grow
-linearly with it (about 40 MB per 256x256 tile in float32 for the default U-Net), so 8 takes the
-gain at a bounded memory cost; on a GPU 8 tiles keep the device busy for these small networks."""
+TILES_PER_BATCH = 4
+"""Tiles per network call. Measured on a 2-core CPU (default U-Net, 256x256 channels-last tiles, one
+intra-op thread per call as the workers run them; best of several rounds on a shared machine):
+float32 125, 148, 172, 181 ms per tile at 2, 4, 8, 16 tiles per call, bfloat16 37, 34, 41, 58 ms.
+Larger calls do not pay on a CPU, while the activations grow by 30-40 MB per tile in float32
+(peak resident growth of one call: 165 MB at 4 tiles, 254 MB at 8, 406 MB at 16), so 4, the
+batch segtrain gave MONAI before; with 2 workers, 8 tiles are in the network at once."""
 SIGMA_SCALE = 0.125
 """Standard deviation of the Gaussian importance map as a share of the tile side (MONAI's default)."""
+MAX_WORKERS = 4
+"""Most network calls run at once on the CPU (:func:`tile_workers`): each holds the activations of
+its batch, so on many cores the calls get several intra-op threads each rather than more calls."""
 MIN_WEIGHT = 1e-3
 """Floor of the importance map (MONAI clamps its map to at least this), so tile corners still count."""
 
@@ -114,36 +130,87 @@ def _tile_layout(model: torch.nn.Module, device: torch.device) -> torch.memory_f
     return torch.contiguous_format
 
 
+def tile_workers(model: torch.nn.Module, device: torch.device) -> int:
+    """Batches of tiles run at once: on the CPU one per intra-op thread (at most :data:`MAX_WORKERS`),
+    for a network in eval mode; otherwise one."""
+    if device.type != "cpu" or model.training:
+        return 1
+    return max(1, min(MAX_WORKERS, torch.get_num_threads()))
+
+
+def _autocast_of(device_type: str) -> tuple[str, torch.dtype] | None:
+    """The caller's autocast on ``device_type`` as ``(device_type, dtype)``, or None."""
+    try:
+        enabled, dtype = torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
+    except (TypeError, AttributeError):  # torch < 2.4 names them per device
+        cpu = device_type == "cpu"
+        enabled = torch.is_autocast_cpu_enabled() if cpu else torch.is_autocast_enabled()
+        dtype = torch.get_autocast_cpu_dtype() if cpu else torch.get_autocast_gpu_dtype()
+    return (device_type, dtype) if enabled else None
+
+
+def _forward(model, source, batch, patch, layout, autocast) -> torch.Tensor:
+    tiles = torch.empty((len(batch), source.shape[1], patch, patch), dtype=source.dtype, device=source.device,
+                        memory_format=layout)
+    for slot, (index, rows, cols) in enumerate(batch):
+        piece = source[index, :, rows.start:rows.stop, cols.start:cols.stop]
+        if rows.before or rows.after or cols.before or cols.after:
+            piece = F.pad(piece[None], (cols.before, cols.after, rows.before, rows.after), mode="replicate")[0]
+        tiles[slot].copy_(piece)
+    cast = torch.autocast(autocast[0], dtype=autocast[1]) if autocast else contextlib.nullcontext()
+    with torch.inference_mode(), cast:
+        logits = model(tiles)
+    if logits.shape[-2:] != (patch, patch) or logits.shape[0] != len(batch):
+        raise ValueError(f"the network turned tiles of {patch}x{patch} into logits of shape "
+                         f"{tuple(logits.shape)}; tiled inference needs outputs the size of their inputs")
+    return logits.float()
+
+
 def run_tiles(
     model: torch.nn.Module,
     source: torch.Tensor,
     tiles: list[Tile],
     patch: int,
     tiles_per_batch: int = TILES_PER_BATCH,
+    workers: int | None = None,
 ) -> Iterator[tuple[list[Tile], torch.Tensor]]:
-    """Yield ``(tiles, logits)`` per batch of at most ``tiles_per_batch`` tiles of ``source``
-    ``(B, C, H, W)``; ``logits`` ``(n, K, patch, patch)`` are float32 and valid until the next batch."""
+    """Yield ``(tiles, logits)`` in order, per batch of at most ``tiles_per_batch`` tiles of ``source``
+    ``(B, C, H, W)``; ``logits`` ``(n, K, patch, patch)`` are float32.
+
+    With ``workers`` > 1 (default :func:`tile_workers`), that many batches run at once in threads,
+    each network call on ``threads // workers`` intra-op threads (the process's thread count is
+    restored afterwards); at most ``workers + 1`` batches of logits exist at any time. The caller's
+    autocast applies in the workers too.
+    """
     if tiles_per_batch < 1:
         raise ValueError(f"tiles_per_batch must be at least 1, got {tiles_per_batch}")
-    if not tiles:
+    device = source.device
+    layout = _tile_layout(model, device)
+    batches = [tiles[i:i + tiles_per_batch] for i in range(0, len(tiles), tiles_per_batch)]
+    workers = min(tile_workers(model, device) if workers is None else workers, len(batches))
+    if workers <= 1:
+        for batch in batches:
+            yield batch, _forward(model, source, batch, patch, layout, None)
         return
-    layout = _tile_layout(model, source.device)
-    size = min(tiles_per_batch, len(tiles))
-    buffer = torch.empty((size, source.shape[1], patch, patch), dtype=source.dtype, device=source.device,
-                         memory_format=layout)
-    for first in range(0, len(tiles), size):
-        batch = tiles[first:first + size]
-        for slot, (index, rows, cols) in enumerate(batch):
-            piece = source[index, :, rows.start:rows.stop, cols.start:cols.stop]
-            if rows.before or rows.after or cols.before or cols.after:
-                piece = F.pad(piece[None], (cols.before, cols.after, rows.before, rows.after), mode="replicate")[0]
-            buffer[slot].copy_(piece)
-        with torch.inference_mode():
-            logits = model(buffer[:len(batch)])
-        if logits.shape[-2:] != (patch, patch) or logits.shape[0] != len(batch):
-            raise ValueError(f"the network turned tiles of {patch}x{patch} into logits of shape "
-                             f"{tuple(logits.shape)}; tiled inference needs outputs the size of their inputs")
-        yield batch, logits.float()
+    autocast = _autocast_of(device.type)  # autocast is per thread: the workers enter the caller's
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads // workers))  # per network call; the workers share the cores
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="segtrain-tiles") as pool:
+            pending = deque()
+            for batch in batches:
+                pending.append((batch, pool.submit(_forward, model, source, batch, patch, layout, autocast)))
+                if len(pending) > workers:  # all workers busy while the caller blends the oldest
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def accumulate(
@@ -151,15 +218,14 @@ def accumulate(
 ) -> None:
     """Add each tile's ``logits * weight`` into ``out`` ``(B, K, H, W)`` and, once per position (image 0),
     ``weight`` into ``weight_sum`` ``(1, 1, H, W)``; the padding of small images is cropped away."""
-    with torch.autocast(out.device.type, enabled=False):
-        for (index, rows, cols), tile in zip(tiles, logits):
-            inner = (slice(rows.before, rows.before + rows.stop - rows.start),
-                     slice(cols.before, cols.before + cols.stop - cols.start))
-            where = (slice(rows.start, rows.stop), slice(cols.start, cols.stop))
-            w = weight[inner]
-            out[index][(slice(None), *where)].addcmul_(tile[(slice(None), *inner)], w)
-            if index == 0:
-                weight_sum[0, 0][where].add_(w)
+    for (index, rows, cols), tile in zip(tiles, logits):  # in-place on float32 buffers: autocast has no say
+        inner = (slice(rows.before, rows.before + rows.stop - rows.start),
+                 slice(cols.before, cols.before + cols.stop - cols.start))
+        where = (slice(rows.start, rows.stop), slice(cols.start, cols.stop))
+        w = weight[inner]
+        out[index][(slice(None), *where)].addcmul_(tile[(slice(None), *inner)], w)
+        if index == 0:
+            weight_sum[0, 0][where].add_(w)
 
 
 def tiled_logits(
@@ -181,7 +247,8 @@ def tiled_logits(
     -----
     ``out(p) = sum_t w(p - o_t) f_t(p) / sum_t w(p - o_t)`` over the tiles ``t`` at offsets ``o_t``
     that cover pixel ``p``. Peak memory beyond the input is the output, one weight map the size
-    of one image, and one batch of ``tiles_per_batch`` tiles with the network's activations.
+    of one image, and per worker (:func:`tile_workers`) one batch of ``tiles_per_batch`` tiles
+    with the network's activations.
     """
     batch, _, height, width = image.shape
     tiles = [Tile(b, rows, cols) for b in range(batch)
