@@ -27,7 +27,8 @@ How:
   measured (it times both before training). Without measurements it would use channels-last
   for bf16 on a CPU only.
 
-Run (about 2 minutes on a loaded 2-core CPU; ``--quick``: 128x128 patches, 3 rounds):
+Run (about 40 s on a quiet 2-core CPU, several minutes when other programs load it; ``--quick``:
+128x128 patches and 3 rounds, about 10 s):
 
     .venv/bin/python bench/compute.py [--batch 8] [--size 256] [--rounds 5] [--quick]
 """

@@ -14,8 +14,8 @@ measured side by side in its own run, so nothing here compares figures across sc
 failing script does not stop the others; the exit code is 1 if any failed, and a summary of
 exit codes and durations closes the output.
 
-Run (``--quick``: a few minutes on an idle 2-core CPU, longer under load; the full suite about
-half an hour, plus 35 minutes with ``--with-planner``):
+Run (``--quick``: about 2 minutes on a quiet 2-core CPU, up to ten times that when other
+programs load it; the full suite several times longer, plus 35 minutes with ``--with-planner``):
 
     .venv/bin/python bench/run_all.py [--quick] [--with-planner] [--only compute.py scaling.py]
 """

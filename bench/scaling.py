@@ -32,9 +32,9 @@ How:
   steps, and a timed epoch that still contains them looks several times slower. The default
   base of 40 images gives 4 steps; fewer is flagged in the output.
 
-Run (about 3 minutes on an idle 2-core CPU, several times that on a loaded one: each size pays
-start-up, synthesis, checking and, unless cached, the planner's memory probe; ``--quick``:
-the same numbers of 64x64 images):
+Run (about 75 s on a quiet 2-core CPU, up to ten times that when other programs load it; each
+size also pays start-up, synthesis, checking and, unless cached, the planner's memory probe;
+``--quick``: the same numbers of 64x64 images, about 45 s):
 
     .venv/bin/python bench/scaling.py [--base 40] [--factors 1,4,16] [--epochs 2] [--quick]
 """
@@ -44,9 +44,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import subprocess
 import sys
-import shutil
 import tempfile
 import threading
 import time
@@ -74,8 +74,8 @@ def synth_child(spec: dict) -> None:
 class EpochClock(threading.Thread):
     """The process's CPU seconds when each epoch's row appears in ``metrics.csv`` (polled every 50 ms).
 
-    CPU time (``time.process_time``, all threads) counts the work of the process, not the time it
-    waited for a core, so it drifts much less than wall time with the load of other programs.
+    CPU time (``time.process_time``, all threads) counts the work of the process rather than the
+    time it waited for a core, so it drifts less than wall time with the load of other programs.
     """
 
     def __init__(self, path: Path):

@@ -15,7 +15,7 @@ It then runs ``python -X importtime -m segtrain.cli.app --help`` once and lists 
 top-level imports and any heavy library (torch, lightning, numpy, ...) that ``--help`` loads:
 with lazy imports there should be none.
 
-Run (about 1 minute on a 2-core CPU, most of it ``import torch``; ``--quick``: 3 rounds):
+Run (about 15 s on a 2-core CPU, most of it ``import torch``; ``--quick``: 3 rounds, about 7 s):
 
     .venv/bin/python bench/startup.py [--repeats 7] [--quick]
 """
