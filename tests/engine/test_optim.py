@@ -42,3 +42,22 @@ def test_adamw_decay_leaves_biases_alone():
 def test_unknown_optimizer_is_refused():
     with pytest.raises(ValueError, match="choose one of"):
         build_optimizer("lion", torch.nn.Linear(2, 2), 0.1)
+
+
+@pytest.mark.parametrize("name", ["adamw", "adam"])
+def test_adam_uses_the_fused_kernel_and_matches_the_loop(name):
+    torch.manual_seed(0)
+    models = [build_model(1, 2, ModelConfig(depth=2, width=8)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    fused = build_optimizer(name, models[0], lr=1e-2, weight_decay=0.1)
+    assert fused.defaults["fused"] is True
+    kind = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+    loop = kind(parameter_groups(models[1], 0.1), lr=1e-2, foreach=False)
+    x = torch.randn(2, 1, 16, 16)
+    for _ in range(3):
+        for model, optimizer in ((models[0], fused), (models[1], loop)):
+            optimizer.zero_grad()
+            model(x).square().mean().backward()
+            optimizer.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

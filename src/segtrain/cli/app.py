@@ -140,7 +140,8 @@ _PLAN_OPTIONS = (
     "epochs", "batch_size", "accumulate", "lr", "patch_size", "budget", "max_steps", "steps_per_epoch", "optimizer",
     "schedule", "loss", "precision", "norm", "num_classes", "split", "seed", "class_weights",
 )
-_TRAIN_ONLY = ("threshold", "tune_threshold", "clip_grad", "init", "logger", "devices", "num_nodes", "strategy")
+_TRAIN_ONLY = ("threshold", "tune_threshold", "clip_grad", "init", "logger", "devices", "num_nodes", "strategy",
+               "num_workers", "cache_mb", "compile")
 
 
 def _class_weights(text: str | None):
@@ -158,8 +159,8 @@ def _options(values: dict) -> dict:
     options["lr_find"] = False if values["no_lr_find"] else None
     options["class_weights"] = _class_weights(values["class_weights"])
     for name in _TRAIN_ONLY:
-        if name in values:
-            options[name] = values[name] or None
+        if name in values:  # an unset flag (False) is "not given"; 0 is a value
+            options[name] = None if values[name] is False else values[name]
     return options
 
 
@@ -244,6 +245,15 @@ def train(
     logger_name: Optional[str] = typer.Option(
         None, "--logger", help="csv (metrics.csv and steps.csv, always written) or tensorboard (also event files "
                                "in RUN/tensorboard; needs the tensorboard package)."),
+    num_workers: Optional[int] = typer.Option(
+        None, "--workers", help="Loader processes that prepare patches while the step runs (planned from the cores; "
+                                "0: the main process)."),
+    cache_mb: Optional[int] = typer.Option(
+        None, "--cache-mb", help="Memory for decoded training images, kept after their first read (planned: a "
+                                 "quarter of the available memory; 0: read every patch's image from disk)."),
+    compile_network: bool = typer.Option(
+        False, "--compile", help="Compile the network with torch.compile (faster steps after a compilation of a "
+                                 "minute or more; measure with bench/throughput.py)."),
     threshold: Optional[float] = typer.Option(
         None, "--threshold", help="Probability above which a pixel is foreground (binary, multilabel; default 0.5)."),
     tune_threshold: bool = typer.Option(
@@ -259,7 +269,7 @@ def train(
     _console(quiet, verbose)
     from segtrain import api
 
-    options = _options({**locals(), "logger": logger_name})
+    options = _options({**locals(), "logger": logger_name, "compile": compile_network})
     progress = None if not quiet else False
     if resume is not None:
         if out is not None and out.resolve() != resume.resolve():

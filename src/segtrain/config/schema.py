@@ -177,6 +177,12 @@ class TrainConfig(_Strict):
     """``metrics.csv`` and ``steps.csv`` are always written; ``tensorboard`` also writes TensorBoard
     event files to ``RUN/tensorboard/`` (needs the ``tensorboard`` package)."""
     num_workers: int | None = Field(None, ge=0)
+    """Loader processes that read and augment patches while the step runs (0: the main process)."""
+    cache_mb: int | None = Field(None, ge=0)
+    """Memory for decoded training images, kept after their first read (shared out among the loader
+    processes); 0 reads every patch's image from disk."""
+    compile: bool = False
+    """Compile the network with ``torch.compile`` (the first steps pay for the compilation)."""
     accelerator: str = "auto"
     devices: int = Field(1, ge=1)
     """Processes (one per GPU, or CPU processes) on each node; the effective batch grows with them."""

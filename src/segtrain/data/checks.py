@@ -192,6 +192,7 @@ class _Scan:
     colour_coded: bool = False  # the mask is colour-coded RGB (its channels differ)
     ids: int = 0  # non-zero ids, when checked for instance ids
     single_ids: int = 0  # ... of which one solid blob each (see _single_ids)
+    windowed: bool = False  # too large for memory: read by windows (see _scan_large)
 
     @property
     def jpeg(self) -> bool:
@@ -243,6 +244,10 @@ def _single_ids(mask: np.ndarray, values: np.ndarray) -> int:
 
 
 def _scan(sample: Sample, colour: bool = False) -> _Scan:
+    from segtrain.data.windows import is_large
+
+    if is_large(sample.image):
+        return _scan_large(sample, colour)
     scan = _Scan(sample)
     try:
         image = read_image(sample.image)
@@ -253,9 +258,7 @@ def _scan(sample: Sample, colour: bool = False) -> _Scan:
         del image
     except ReadError as exc:
         scan.problems.append(str(exc))
-    if scan.size is not None and min(scan.size) < _MIN_SIDE:
-        scan.problems.append(f"{sample.image}: only {scan.size[0]}x{scan.size[1]} pixels (HxW); images need at least "
-                             f"{_MIN_SIDE} pixels per side, re-export it at full size or remove it")
+    _check_sides(scan)
     try:
         try:
             mask = read_mask(sample.mask, colour=colour)
@@ -266,18 +269,85 @@ def _scan(sample: Sample, colour: bool = False) -> _Scan:
         scan.problems.append(str(exc))
         return scan
     scan.colour = colour or scan.colour_coded
-    if scan.size is not None and mask.shape != scan.size:
-        (mh, mw), (ih, iw) = mask.shape, scan.size
-        scan.problems.append(
-            f"{sample.mask}: size {mh}x{mw} (HxW) differs from its image {sample.image} "
-            f"({ih}x{iw}); resize or re-export the mask"
-        )
+    _check_mask_size(scan, mask.shape)
     scan.values, scan.counts = _value_counts(mask)
     if not scan.colour and not scan.jpeg and scan.values[0] >= 0:
         ids = int(np.count_nonzero(scan.values))
         if ids > _INSTANCE_MIN_IDS:
             scan.ids, scan.single_ids = ids, _single_ids(mask, scan.values)
     return scan
+
+
+def _check_sides(scan: _Scan) -> None:
+    if scan.size is not None and min(scan.size) < _MIN_SIDE:
+        scan.problems.append(f"{scan.sample.image}: only {scan.size[0]}x{scan.size[1]} pixels (HxW); images need at "
+                             f"least {_MIN_SIDE} pixels per side, re-export it at full size or remove it")
+
+
+def _check_mask_size(scan: _Scan, shape: tuple[int, int]) -> None:
+    if scan.size is not None and tuple(shape) != tuple(scan.size):
+        (mh, mw), (ih, iw) = shape, scan.size
+        scan.problems.append(
+            f"{scan.sample.mask}: size {mh}x{mw} (HxW) differs from its image {scan.sample.image} "
+            f"({ih}x{iw}); resize or re-export the mask"
+        )
+
+
+def _scan_large(sample: Sample, colour: bool = False) -> _Scan:
+    """:func:`_scan` of an image too large for memory (:func:`~segtrain.data.windows.is_large`), read strip by
+    strip: size and channels from the header, intensity statistics combined over strips, dtype from them,
+    mask value counts added strip by strip; neither the image nor the mask is ever whole in memory.
+
+    The instance-id check (:func:`_single_ids`) is skipped: it needs the connected components of the whole
+    mask, so a large mask with many ids is taken as classes (``--num-classes`` still bounds them).
+    """
+    from segtrain.data.windows import Moments, open_windows, read_dtype, strip_height, strips
+
+    scan = _Scan(sample, windowed=True)
+    try:
+        with open_windows(sample.image) as image:
+            height, width, channels = image.shape
+            moments, step = Moments(), strip_height(width, channels * 8)
+            for start, stop in strips(height, step, image):
+                moments.add(image.rows(start, stop))
+        scan.size, scan.channels = (height, width), channels
+        scan.dtype = read_dtype(image.dtype, moments.low, moments.high).name
+        scan.intensity = (*moments.overall(), moments.low, moments.high)
+    except UserError as exc:
+        scan.problems.append(str(exc))
+    _check_sides(scan)
+    try:
+        try:
+            scan.values, scan.counts, shape = _mask_counts(sample.mask, colour)
+        except ColourMaskError:  # as in _scan: read again as colours
+            scan.values, scan.counts, shape = _mask_counts(sample.mask, True)
+            scan.colour_coded = True
+    except UserError as exc:
+        scan.problems.append(str(exc))
+        return scan
+    scan.colour = colour or scan.colour_coded
+    _check_mask_size(scan, shape)
+    return scan
+
+
+def _mask_counts(path: Path, colour: bool) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Distinct values of a TIFF mask read by windows, their pixels and the mask's size, strip by strip."""
+    from segtrain.data.windows import open_mask_windows, strip_height, strips
+
+    values = counts = None
+    with open_mask_windows(path, colour) as mask:
+        height, width = mask.shape
+        step = strip_height(width, 24)
+        for start, stop in strips(height, step, mask):
+            found, many = _value_counts(mask.rows(start, stop))
+            if values is None:
+                values, counts = found, many.astype(np.int64)
+                continue
+            values, inverse = np.unique(np.concatenate([values, found]), return_inverse=True)
+            total = np.zeros(values.size, dtype=np.int64)
+            np.add.at(total, inverse.ravel(), np.concatenate([counts, many]).astype(np.int64))
+            counts = total
+    return values, counts, (height, width)
 
 
 def _histogram(scans: list[_Scan]) -> tuple[np.ndarray, np.ndarray]:
@@ -651,6 +721,12 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
         report.problems.append(channel_problem)
     channels = {s.channels for s in scans if s.channels is not None}
     report.channels = channels.pop() if len(channels) == 1 else None
+    windowed = sum(s.windowed for s in scans)
+    if windowed:
+        from segtrain.data.windows import window_bytes
+
+        report.notices.append(f"{_n(windowed, 'image')} too large to hold in memory (a float32 copy over "
+                              f"{window_bytes() / 2**20:.0f} MB): checked, trained on and scored by windows")
     depths = Counter(s.dtype for s in scans if s.dtype is not None)
     if len(depths) > 1:
         report.notices.append("images mix pixel types: " + ", ".join(f"{n} {d}" for d, n in depths.most_common()))

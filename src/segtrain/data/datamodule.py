@@ -1,8 +1,11 @@
 """Datasets and the LightningDataModule.
 
-Images are read from disk when a sample is drawn, so memory does not grow with the
-dataset. Training draws random patches (see :mod:`segtrain.data.patches`); validation
-reads whole images, which the module scores through tiled inference.
+Training draws random patches (see :mod:`segtrain.data.patches` and
+:mod:`segtrain.data.sources`): an image is decoded when first drawn and kept, as read, while the
+cache's byte budget lasts; beyond it images are read from disk at every draw, so memory does not
+grow with the dataset. TIFFs too large for memory are read window by window
+(:mod:`segtrain.data.windowed`). Validation reads whole images, which the module scores through
+tiled inference, or band by band for images too large for memory.
 
 Randomness is explicit: :class:`SeededSampler` yields ``(index, seed)`` pairs from one
 seeded generator, and every random choice of a sample derives from its seed, so a run is
@@ -19,8 +22,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from segtrain.config.schema import AugmentConfig
 from segtrain.data.discovery import Sample
 from segtrain.data.labels import LabelSpec, read_labels
-from segtrain.data.patches import sample_patch, tiles_per_image
+from segtrain.data.patches import tiles_per_image
 from segtrain.data.readers import read_image
+from segtrain.data.sources import DecodedPair, SourceCache, draw_patch
 from segtrain.data.transforms import augment, normalize
 
 
@@ -36,7 +40,11 @@ def sample_files(sample: Sample) -> list:
 
 
 class TrainPatches(Dataset):
-    """Random augmented patches; its length is the number of covering tiles of all images."""
+    """Random augmented patches; its length is the number of covering tiles of all images.
+
+    ``cache_bytes`` is this process's budget for decoded images (see
+    :class:`~segtrain.data.sources.SourceCache`); 0 reads every draw from disk.
+    """
 
     def __init__(
         self,
@@ -46,10 +54,19 @@ class TrainPatches(Dataset):
         labels: LabelSpec,
         augment_config: AugmentConfig,
         ignore_index: int | None = None,
+        cache_bytes: int = 0,
     ):
         self.samples, self.patch, self.labels = samples, patch, labels
         self.augment_config, self.ignore_index = augment_config, ignore_index
         self.ends = np.cumsum([tiles_per_image(h, w, patch) for h, w in sizes])
+        self.cache = SourceCache(cache_bytes)
+        from segtrain.data.windowed import windowed_pair
+        from segtrain.data.windows import is_large
+
+        # images too large for memory are read by windows; their statistics and class index are
+        # gathered here, once, in the main process (loader processes receive them ready)
+        self.windowed = {number: windowed_pair(sample, labels, ignore_index)
+                         for number, sample in enumerate(samples) if is_large(sample)}
 
     def __len__(self) -> int:
         return int(self.ends[-1]) if len(self.ends) else 0
@@ -62,15 +79,24 @@ class TrainPatches(Dataset):
         """The number of the image (in ``samples``) that patch ``index`` comes from."""
         return int(np.searchsorted(self.ends, index, side="right"))
 
+    def source(self, number: int):
+        """Image ``number`` ready for patch drawing: read by windows if it is too large for memory,
+        else from the cache, or decoded now."""
+        windowed = self.windowed.get(number)
+        if windowed is not None:
+            return windowed
+        return self.cache.get(number, lambda: self._decode(number))
+
+    def _decode(self, number: int) -> DecodedPair:
+        sample = self.samples[number]
+        return DecodedPair(read_image(sample.image), read_labels(sample, self.labels), self.patch, self.ignore_index)
+
     def __getitem__(self, item: tuple[int, int]):
         """An augmented ``(C, P, P)`` patch, its labels and the number of its image in ``samples``."""
         index, seed = item
         rng = np.random.default_rng(seed)
         number = self.sample_of(index)
-        image, mask = load_pair(self.samples[number], self.labels)
-        image, mask = sample_patch(
-            image, mask, self.patch, rng, self.augment_config.rare_class_share, self.ignore_index
-        )
+        image, mask = draw_patch(self.source(number), self.patch, rng, self.augment_config.rare_class_share)
         image, mask = augment(image, mask, rng, self.augment_config)
         return torch.from_numpy(image), torch.from_numpy(mask), number
 
@@ -89,7 +115,15 @@ class WholeImages(Dataset):
         return sample_files(self.samples[index])
 
     def __getitem__(self, index: int):
-        image, mask = load_pair(self.samples[index], self.labels)
+        """``(image, mask, index)`` tensors; for an image too large for memory (:func:`~segtrain.data.windows.is_large`)
+        its image and mask paths as str instead, for the module to score by windows
+        (:func:`~segtrain.inference.large_scores.confusion_large`)."""
+        from segtrain.data.windows import is_large
+
+        sample = self.samples[index]
+        if is_large(sample):
+            return str(sample.image), str(sample.mask), index
+        image, mask = load_pair(sample, self.labels)
         return torch.from_numpy(image), torch.from_numpy(mask), index
 
 

@@ -3,6 +3,7 @@
 Every image goes through the same tiled inference and decision (argmax, or the run's sigmoid
 threshold) as ``predict``, and is scored by :class:`~segtrain.metrics.evaluator.SegmentationEvaluator`
 (pooled, per class, per image; boundary metrics; the horizon metric for binary sky masks).
+TIFFs too large for memory are predicted and scored band by band, with the same results.
 Multilabel runs score each label as its own binary problem.
 """
 
@@ -13,6 +14,8 @@ from typing import Any
 from segtrain.data.discovery import Sample
 from segtrain.data.labels import LabelSpec, read_labels
 from segtrain.data.readers import read_image
+from segtrain.data.windows import is_large
+from segtrain.inference.large_scores import score_large
 from segtrain.metrics.evaluator import SegmentationEvaluator
 from segtrain.inference.predictor import Predictor
 
@@ -26,6 +29,9 @@ def evaluate_samples(predictor: Predictor, samples: list[Sample]) -> dict[str, A
         return _evaluate_multilabel(predictor, samples, spec, ignore)
     evaluator = SegmentationEvaluator(int(meta["num_classes"]), meta.get("class_names"), ignore)
     for sample in samples:
+        if is_large(sample):  # too large for memory: predicted and scored band by band
+            score_large(predictor, sample, spec, evaluator)
+            continue
         prediction = predictor.classes(predictor.logits(read_image(sample.image)))
         evaluator.add(sample.stem, prediction, read_labels(sample, spec))
     result = evaluator.result()

@@ -47,8 +47,9 @@ def resolve_run_config(cfg, report, spec, plan):
     resolved.data.colour_masks = spec.colour
     resolved.data.multilabel = list(spec.multilabel) if spec.multilabel else None
     for name in ("patch_size", "batch_size", "lr", "precision", "channels_last", "num_workers", "accumulate",
-                 "optimizer", "schedule", "loss"):
-        setattr(resolved.train, name, plan[name])
+                 "optimizer", "schedule", "loss", "cache_mb"):
+        if name in plan:  # (plans made before the cache existed have no cache_mb)
+            setattr(resolved.train, name, plan[name])
     return resolved
 
 
@@ -112,8 +113,11 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
     first = rank() == 0
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     module = SegmentationModule(meta)
-    patches = TrainPatches(train_samples, sizes, plan["patch_size"], spec, resolved.augment, resolved.data.ignore_index)
     workers = _workers(plan["num_workers"], run, first)
+    # every loader process of every process on this machine keeps its own cache: share the budget out
+    holders = max(1, workers) * train_cfg.devices
+    patches = TrainPatches(train_samples, sizes, plan["patch_size"], spec, resolved.augment, resolved.data.ignore_index,
+                           cache_bytes=int(plan.get("cache_mb") or 0) * 2**20 // holders)
     whole = WholeImages(val_samples, spec)
     root = resolved.data.root
     datamodule = SegmentationDataModule(NamedDataset(patches, patches.files, root=root),

@@ -108,13 +108,17 @@ class SegmentationModule(L.LightningModule):
         self.micro_batches = int(meta.get("accumulate") or 1)
         self.clip_grad = train.clip_grad
         self.groups = layer_groups(self.model)
+        # the compiled network serves training only (fixed shapes: one compilation); validation's
+        # varying tile batches run eagerly. Kept out of the module's registry so
+        # checkpoints hold the network's own parameter names.
+        self.__dict__["_train_network"] = torch.compile(self.model) if train.compile else self.model
         self.last_step: StepRecord | None = None
         self._failed: str | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+        return (self._train_network if self.training else self.model)(x)
 
     # --- training -------------------------------------------------------------------------
 
@@ -219,10 +223,25 @@ class SegmentationModule(L.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         image, mask, _ = batch
+        if isinstance(image, (list, tuple)):  # the paths of an image too large for memory: score it by bands
+            self._validate_large(image[0], mask[0])
+            return
         logits = tiled_logits(self, image, self.meta["patch_size"], self.config.train.val_overlap)
         loss = self.loss_fn(logits, mask)
         self.log("val/loss", loss, on_epoch=True, batch_size=1, sync_dist=True)
         self.val_confusion.update(logits_to_classes(logits, self.mode, self.threshold), mask)
+
+    def _validate_large(self, image: str, mask: str) -> None:
+        from pathlib import Path
+
+        from segtrain.data.discovery import Sample
+        from segtrain.data.labels import LabelSpec
+        from segtrain.inference.large_scores import confusion_large
+
+        sample = Sample(Path(image).stem, Path(image), Path(mask))
+        scored = confusion_large(self, sample, LabelSpec.from_meta(self.meta), loss_fn=self.loss_fn,
+                                 update=self.val_confusion.update)
+        self.log("val/loss", scored.loss, on_epoch=True, batch_size=1, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         counts = self.val_confusion.compute()

@@ -47,17 +47,17 @@ def _check(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return pred, truth
 
 
-def _surface_distances(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _surface_distances(points_pred: np.ndarray, points_truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distances from each predicted boundary pixel to the truth boundary, and vice versa.
 
-    Both masks must be non-empty. Exact nearest-neighbour distances between the boundary pixel
-    coordinates (a KD-tree, as MONAI does on CPU), cheaper than a dense distance transform
-    because boundaries are sparse.
+    Both point sets ``(n, 2)`` must be non-empty. Exact nearest-neighbour distances between the
+    boundary pixel coordinates (a KD-tree, as MONAI does on CPU), cheaper than a dense distance
+    transform because boundaries are sparse.
     """
     from scipy.spatial import cKDTree
 
-    points_pred = np.argwhere(boundary_pixels(pred)).astype(np.float64)
-    points_truth = np.argwhere(boundary_pixels(truth)).astype(np.float64)
+    points_pred = np.asarray(points_pred, dtype=np.float64)
+    points_truth = np.asarray(points_truth, dtype=np.float64)
     to_truth = cKDTree(points_truth).query(points_pred, k=1)[0]
     to_pred = cKDTree(points_pred).query(points_truth, k=1)[0]
     return to_truth, to_pred
@@ -77,15 +77,25 @@ def boundary_scores(
     pred: np.ndarray, truth: np.ndarray, tolerance: float = 2, percentile: float = 95
 ) -> tuple[float | None, float | None]:
     """``(hd95(pred, truth, percentile), boundary_f1(pred, truth, tolerance))`` from one distance pass."""
+    pred, truth = _check(pred, truth)
+    return boundary_scores_from_points(np.argwhere(boundary_pixels(pred)), np.argwhere(boundary_pixels(truth)),
+                                       pred.shape, tolerance, percentile)
+
+
+def boundary_scores_from_points(
+    points_pred: np.ndarray, points_truth: np.ndarray, shape: tuple[int, int], tolerance: float = 2,
+    percentile: float = 95,
+) -> tuple[float | None, float | None]:
+    """:func:`boundary_scores` from the ``(row, col)`` coordinates of the boundary pixels (:func:`boundary_pixels`)
+    of the prediction and the truth of an image of ``shape``, in any order; for images scored by rows."""
     if not 0 <= percentile <= 100:
         raise ValueError(f"percentile must be in [0, 100], got {percentile}")
-    pred, truth = _check(pred, truth)
-    has_pred, has_truth = bool(pred.any()), bool(truth.any())
+    has_pred, has_truth = len(points_pred) > 0, len(points_truth) > 0
     if not has_pred and not has_truth:
         return None, None
     if has_pred != has_truth:
-        return math.hypot(*pred.shape), 0.0
-    to_truth, to_pred = _surface_distances(pred, truth)
+        return math.hypot(*shape), 0.0
+    to_truth, to_pred = _surface_distances(points_pred, points_truth)
     return _hd(to_truth, to_pred, percentile), _f1(to_truth, to_pred, tolerance)
 
 

@@ -2,6 +2,8 @@
 
 :class:`SegmentationEvaluator` takes one ``(prediction, truth)`` pair of ``(H, W)`` class maps
 at a time, keeps only counts and per-image numbers (never the masks) and reduces at the end.
+Images too large for a whole class map are scored by rows (:meth:`SegmentationEvaluator.scorer`,
+:class:`~segtrain.metrics.rows.RowScorer`) to the same numbers.
 
 Reductions (see :mod:`segtrain.metrics.reductions` for the formulas and absent-class policy):
 
@@ -34,17 +36,16 @@ from typing import Any
 
 import numpy as np
 
-from segtrain.metrics.boundary import boundary_scores
 from segtrain.metrics.collection import scores_from_confusion
-from segtrain.metrics.horizon import HORIZON_COLUMN_SHARE, horizon_errors, horizon_sky_class
+from segtrain.metrics.horizon import HORIZON_COLUMN_SHARE
 from segtrain.metrics.reductions import (
     SCORE_NAMES,
     class_scores,
-    confusion_counts,
     mean_over_classes,
     mean_over_images,
     nan_mean,
 )
+from segtrain.metrics.rows import ImageScores, RowScorer
 
 HORIZON_IMAGE_SHARE = 0.75
 """Share of truth masks that must be horizon masks for the horizon means to be reported:
@@ -133,38 +134,36 @@ class SegmentationEvaluator:
         prediction, truth = np.asarray(prediction), np.asarray(truth)
         if prediction.ndim != 2 or prediction.shape != truth.shape:
             raise ValueError(f"expected two (H, W) maps of one shape, got {prediction.shape} and {truth.shape}")
-        confusion = confusion_counts(prediction, truth, self.num_classes, self.ignore_index)
+        scorer = RowScorer(self.num_classes, *truth.shape, ignore_index=self.ignore_index, tolerance=self.tolerance)
+        scorer.add(prediction, truth)
+        return self.add_scores(stem, scorer.result())
+
+    def scorer(self, height: int, width: int) -> RowScorer:
+        """A :class:`~segtrain.metrics.rows.RowScorer` for an image scored by rows; hand its result to
+        :meth:`add_scores`."""
+        return RowScorer(self.num_classes, height, width, ignore_index=self.ignore_index, tolerance=self.tolerance)
+
+    def add_scores(self, stem: str, scores: ImageScores) -> dict[str, Any]:
+        """Remember one image's scores gathered by a :class:`~segtrain.metrics.rows.RowScorer` (images too large
+        to hold a class map of); returns its row as :meth:`add` does."""
+        confusion = scores.confusion
         self._confusion += confusion
         self._class_scores.append(class_scores(confusion))
-        scores = scores_from_confusion(confusion)
+        summary = scores_from_confusion(confusion)
         row: dict[str, Any] = {
             "stem": stem,
-            "dice": scores["dice"],
-            "iou": scores["iou"],
-            "pixel_accuracy": scores["pixel_accuracy"],
+            "dice": summary["dice"],
+            "iou": summary["iou"],
+            "pixel_accuracy": summary["pixel_accuracy"],
         }
-
-        if self.ignore_index is not None:
-            ignored = truth == self.ignore_index
-            prediction, truth = np.where(ignored, 0, prediction), np.where(ignored, 0, truth)
-        hd = np.full(self.num_classes, np.nan)
-        bf = np.full(self.num_classes, np.nan)
-        for c in self.foreground_classes:
-            distance, f1 = boundary_scores(prediction == c, truth == c, self.tolerance)
-            hd[c] = np.nan if distance is None else distance
-            bf[c] = np.nan if f1 is None else f1
-        self._boundary["hd95"].append(hd)
-        self._boundary["boundary_f1"].append(bf)
-        row["hd95"] = _json(nan_mean(hd))
-        row["boundary_f1"] = _json(nan_mean(bf))
-
-        if self.num_classes == 2:
-            sky = horizon_sky_class(truth)
-            if sky is not None:
-                errors = horizon_errors(prediction, truth, sky)
-                self._horizon.append(errors)
-                row["horizon_row_error_px"] = errors["row_error_px"]
-                row["horizon_angle_error_deg"] = errors["angle_error_deg"]
+        self._boundary["hd95"].append(scores.hd95)
+        self._boundary["boundary_f1"].append(scores.boundary_f1)
+        row["hd95"] = _json(nan_mean(scores.hd95))
+        row["boundary_f1"] = _json(nan_mean(scores.boundary_f1))
+        if scores.horizon is not None:
+            self._horizon.append(scores.horizon)
+            row["horizon_row_error_px"] = scores.horizon["row_error_px"]
+            row["horizon_angle_error_deg"] = scores.horizon["angle_error_deg"]
         self._rows.append(row)
         return row
 

@@ -51,7 +51,12 @@ def fit_horizon(mask: np.ndarray, sky_class: int) -> tuple[float, float]:
         Over ``x = 0 .. W-1`` and the rows of :func:`horizon_rows`; a one-column mask gives
         slope 0.
     """
-    rows = horizon_rows(mask, sky_class)
+    return fit_rows(horizon_rows(mask, sky_class))
+
+
+def fit_rows(rows: np.ndarray) -> tuple[float, float]:
+    """:func:`fit_horizon` from the per-column rows of :func:`horizon_rows`."""
+    rows = np.asarray(rows, dtype=np.float64)
     x = np.arange(rows.size, dtype=np.float64)
     if rows.size < 2:
         return 0.0, float(rows.mean()) if rows.size else 0.0
@@ -73,9 +78,14 @@ def horizon_errors(pred: np.ndarray, truth: np.ndarray, sky_class: int) -> dict[
     pred, truth = np.asarray(pred), np.asarray(truth)
     if pred.shape != truth.shape:
         raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
-    slope_p, icpt_p = fit_horizon(pred, sky_class)
-    slope_t, icpt_t = fit_horizon(truth, sky_class)
-    x = np.arange(truth.shape[1], dtype=np.float64)
+    return horizon_errors_from_rows(horizon_rows(pred, sky_class), horizon_rows(truth, sky_class))
+
+
+def horizon_errors_from_rows(rows_pred: np.ndarray, rows_truth: np.ndarray) -> dict[str, float]:
+    """:func:`horizon_errors` from the per-column rows (:func:`horizon_rows`) of the prediction and the truth."""
+    slope_p, icpt_p = fit_rows(rows_pred)
+    slope_t, icpt_t = fit_rows(rows_truth)
+    x = np.arange(len(rows_truth), dtype=np.float64)
     row_error = float(np.abs((slope_p - slope_t) * x + (icpt_p - icpt_t)).mean())
     angle_error = abs(math.degrees(math.atan(slope_p) - math.atan(slope_t)))
     return {"row_error_px": row_error, "angle_error_deg": angle_error}

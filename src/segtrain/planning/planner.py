@@ -39,6 +39,10 @@ DEFAULT_BUDGET_S = 600.0
 DEFAULT_EPOCHS = 50
 MIN_VALIDATIONS = 3
 """A budget run validates at least this often, so the best checkpoint is chosen among several."""
+CACHE_SHARE = 0.25
+"""Share of the available memory that decoded training images may take (the step may plan for half)."""
+CACHE_DEFAULT_MB = 1024
+"""Cache budget when the available memory is not measured."""
 DICE_TERM_BELOW = 0.10
 """A foreground class below 10% of the pixels gets a Dice term added to the cross-entropy."""
 VALIDATION_OVERHEAD = 1.3
@@ -118,6 +122,8 @@ def plan_training(
     p.choose("num_workers", train.num_workers, lambda: (
         workers, "loading in the main process: with 2 cores a worker would compete with the training step"
         if workers == 0 else f"{workers} loader processes, leaving a core for the training step"))
+
+    p.choose("cache_mb", train.cache_mb, lambda: _planned_cache(probes, fingerprint, train_sizes))
 
     # the patch must leave room for a batch of MIN_BATCH: halve a planned patch until it does
     if cpu and probes is not None and plan.items["patch_size"].source == "planned":
@@ -226,6 +232,21 @@ def _duration_from_file(config: SegtrainConfig, given: TrainingPlan | None) -> S
             setattr(config.train, name, item.value)
             return config
     return config
+
+
+def _planned_cache(probes, fingerprint, train_sizes) -> tuple[int, str]:
+    """Memory for decoded training images: a share of what is available, and what the set needs."""
+    top = fingerprint.intensity.get("max", math.nan)
+    depth = 2 if 255 < top <= 65535 else 4 if top > 65535 else 1  # bytes per channel as read (a guess from the range)
+    need = sum(h * w for h, w in train_sizes) * (fingerprint.channels * depth + 1) / 2**20
+    if probes is None:
+        budget, where = CACHE_DEFAULT_MB, "default when the available memory is not measured"
+    else:
+        available = probes.available_memory() / 2**20
+        budget, where = int(available * CACHE_SHARE), f"{CACHE_SHARE:.0%} of the {available / 1024:.1f} GB available"
+    share = "all of them" if need <= budget else f"about {budget / need:.0%} of them; the rest are read at every draw"
+    return budget, (f"decoded training images stay in memory after their first read, up to {budget} MB ({where}): "
+                    f"the {len(train_sizes)} images need about {need:.0f} MB as read, so the cache holds {share}")
 
 
 def _planned_loss(fingerprint) -> tuple[str, str]:
