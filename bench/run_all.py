@@ -35,7 +35,6 @@ NOT_BENCHMARKS = ("run_all.py", "handwritten.py", "planner.py")
 """This runner, the planner benchmark's hand-written baseline, and the 35-minute planner benchmark
 (added by ``--with-planner``)."""
 QUICK_OPTIONS = {
-    "throughput.py": ["--steps", "10", "--size", "128"],
     "inference.py": ["--size", "1024", "--repeats", "1"],
     "planner.py": ["--budget", "1m"],
 }

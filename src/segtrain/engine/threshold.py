@@ -77,6 +77,16 @@ def tune_threshold(run, resolved, spec, mode, val_samples) -> None:
     from segtrain.config import save_config
     from segtrain.data.labels import read_labels
     from segtrain.data.readers import read_image
+    from segtrain.data.windows import is_large
+
+    large = [s for s in val_samples if is_large(s)]
+    if large:  # the counts hold every probability of an image at once
+        logger.warning(f"warning: --tune-threshold leaves out {len(large)} validation image(s) too large for memory "
+                       f"(e.g. {large[0].image})")
+        val_samples = [s for s in val_samples if not is_large(s)]
+    if not val_samples:
+        logger.warning("warning: --tune-threshold: no validation image small enough to tune on; the threshold stays")
+        return
     from segtrain.inference.predictor import Predictor, load_checkpoint
     from segtrain.runtime.rundir import save_checkpoint_atomic
 

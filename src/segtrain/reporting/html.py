@@ -82,12 +82,15 @@ def _draw_images(ctx: sections.Context, plots: Path) -> None:
         if samples:
             predictor = Predictor(checkpoint)
         del checkpoint
+    from segtrain.data.windows import is_large
+
+    drawable = {stem: sample for stem, sample in samples.items() if not is_large(sample)}  # in memory at once
     if samples:
         from segtrain.data.labels import LabelSpec
 
         spec = LabelSpec.from_meta(ctx.checkpoint_meta or run.section("data"))
-        stems = [s for s in run.stems("train") if s in samples][:TRAINING_SAMPLES]
-        ctx.figures["samples"] = plot_sample_overlays([read_example(samples[s], spec) for s in stems],
+        stems = [s for s in run.stems("train") if s in drawable][:TRAINING_SAMPLES]
+        ctx.figures["samples"] = plot_sample_overlays([read_example(drawable[s], spec) for s in stems],
                                                       plots / "samples.png", run.overlay_names)
     ctx.notes["samples"] = gone if not samples else "no training samples listed in split.json"
 
@@ -96,11 +99,13 @@ def _draw_images(ctx: sections.Context, plots: Path) -> None:
         ctx.confusion_source = "from evaluation.json"
     test = run.stems("test")
     dice = per_image_dice(run.evaluation)
-    best, worst = best_and_worst(dice, EXAMPLES_PER_END)
+    best, worst = best_and_worst([(s, d) for s, d in dice if s in drawable], EXAMPLES_PER_END)
     missing = [s for s in test if s not in samples]
     if predictor is not None and test and not missing:
-        result = predict_samples(predictor, [samples[s] for s in test], keep=best + worst, dice=dict(dice))
-        if confusion is None:
+        # every test image when the confusion matrix must be counted here, else only the examples drawn
+        stems = [s for s in test if s in drawable] if confusion is None else best + worst
+        result = predict_samples(predictor, [drawable[s] for s in stems], keep=best + worst, dice=dict(dice))
+        if confusion is None and len(stems) == len(test):
             confusion = result.confusion
             ctx.confusion_source = f"pixels of the {len(test)} test images, predicted with best.ckpt"
         ignore = predictor.config.data.ignore_index
