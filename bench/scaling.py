@@ -6,7 +6,9 @@ patch 128, the machine's precision, no learning-rate range test, ``--epochs`` ep
 size: the training images, the steps of an epoch, the seconds of the last epoch's training
 (validation and planning excluded), seconds per step and per image, and the peak resident
 memory of the training process. Ratios are against the 1x run: memory should stay at ~1 (images
-are read from disk when drawn), seconds per image at ~1 (an epoch's time grows with its steps).
+are read from disk when drawn, or from the image cache, which grows with the data up to its
+budget; ``--cache-mb 0`` turns it off), seconds per image at ~1 (an epoch's time grows with its
+steps).
 
 How:
 - Each size synthesises its data in one fresh process, then trains in another fresh process
@@ -36,7 +38,7 @@ Run (about 75 s on a quiet 2-core CPU, up to ten times that when other programs 
 size also pays start-up, synthesis, checking and, unless cached, the planner's memory probe;
 ``--quick``: the same numbers of 64x64 images, about 45 s):
 
-    .venv/bin/python bench/scaling.py [--base 40] [--factors 1,4,16] [--epochs 2] [--quick]
+    .venv/bin/python bench/scaling.py [--base 40] [--factors 1,4,16] [--epochs 2] [--cache-mb MB] [--quick]
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def train_child(spec: dict) -> None:
     result = segtrain.train(
         spec["data"], spec["run"], batch_size=spec["batch"], patch_size=spec["patch"], epochs=spec["epochs"],
         lr_find=False, precision=precision, report=False, overwrite=True, progress=False,
+        **({} if spec["cache_mb"] is None else {"cache_mb": spec["cache_mb"]}),
     )
     wall = time.perf_counter() - start
     time.sleep(0.2)
@@ -123,7 +126,7 @@ def train_child(spec: dict) -> None:
     print(MARK + json.dumps({
         "channels": channels, "precision": precision, "channels_last": plan["channels_last"],
         "patches": plan["patches"], "steps_per_epoch": plan["steps_per_epoch"],
-        "planning_seconds": plan.get("planning_seconds"),
+        "planning_seconds": plan.get("planning_seconds"), "cache_mb": plan.get("cache_mb"),
         "epochs": [{k: float(r[k]) for k in ("step", "seconds", "train_seconds", "peak_memory_mb", "data_share")}
                    for r in rows],
         "cpu_marks": clock.marks, "rss_after_check_mb": after_check, "rss_end_mb": _status_mb("VmRSS"),
@@ -143,7 +146,7 @@ def measure(images: int, args, workdir: Path) -> dict:
     spec = {
         "images": images, "image_size": args.image_size, "data": str(workdir / f"data{images}"),
         "run": str(workdir / f"run{images}"), "batch": args.batch, "patch": args.patch or args.image_size,
-        "epochs": args.epochs, "precision": args.precision,
+        "epochs": args.epochs, "precision": args.precision, "cache_mb": args.cache_mb,
     }
     run_child("--synth-child", spec)
     out = run_child("--train-child", spec)
@@ -171,6 +174,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="the last one is timed (default 2)")
     parser.add_argument("--precision", default="auto",
                         help="auto (bf16-mixed where the hardware has it), 32 or bf16-mixed")
+    parser.add_argument("--cache-mb", type=int, default=None,
+                        help="memory for decoded training images (default: the plan's, a quarter of the available "
+                             "memory; 0: every draw read from disk)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the datasets and runs in this folder")
     parser.add_argument("--quick", action="store_true", help="64x64 images (a quarter of the work per step)")
     args = parser.parse_args()
@@ -186,7 +192,8 @@ def main() -> None:
     first = results[0]
     print(f"segtrain.train on synthetic {args.image_size}x{args.image_size} scenes: batch {args.batch}, patch "
           f"{args.patch or args.image_size}, {first['precision']}{' channels-last' if first['channels_last'] else ''}, "
-          f"no range test, {args.epochs} epoch(s), each size in fresh processes")
+          f"no range test, {args.epochs} epoch(s), each size in fresh processes; image cache "
+          f"{first['cache_mb']} MB{' (planned)' if args.cache_mb is None else ''}")
     timed = "first epoch included" if args.epochs == 1 else "the first epoch and validation excluded"
     print(f"epoch s = wall seconds of epoch {args.epochs}'s training ({timed}, from metrics.csv); epoch CPU s = CPU "
           "seconds of the process from the previous epoch's row to this one's (validation included); "
@@ -224,10 +231,10 @@ def main() -> None:
           + ", ".join(f"{r['planning_seconds']}" for r in results)
           + "; wall seconds per training process: " + ", ".join(f"{r['wall_seconds']:.0f}" for r in results))
     last = results[-1]
-    cache_mb = last["images"] * args.image_size**2 * (last["channels"] * 4 + 8) / 2**20
-    print(f"sensitivity: keeping every decoded {args.image_size}x{args.image_size} image ({last['channels']} float32 "
-          f"channels) and mask (int64) "
-          f"of the {last['images']}-image set would add {cache_mb:.0f} MB to its peak")
+    decoded = last["images"] * args.image_size**2 * (last["channels"] + 1) / 2**20
+    print(f"the image cache holds decoded images as read (8-bit here) and masks as 8-bit classes: all "
+          f"{last['images']} images of the largest set take {decoded:.0f} MB of it; memory grows with the data "
+          f"only until the cache's budget is full (--cache-mb 0: not at all)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ own copy of the network and times it. segtrain's time for an update is the time 
 the previous bare update to the end of its own (loading the batch included). Interleaving makes
 the machine's noise (other programs, clock changes) fall on both alike; a ratio of two runs made
 minutes apart on a shared machine varies by 20% or more. The first ``--warmup`` updates of each
-are left out (kernel creation, first reads, compilation). With loader processes (``workers1``)
+are left out (kernel creation, first reads, compilation). Two ratios are printed: images per
+second over all timed updates, and the median update time of the bare loop over segtrain's,
+which a few updates slowed by other programs (seconds long, on a shared machine) do not move.
+With loader processes (``workers1``)
 the next batch is also prepared while the bare update runs, which flatters segtrain a little.
 
 Variants (``--variants``): ``planned`` (what the planner chose: loader processes and the image
@@ -111,6 +114,7 @@ def _child(args) -> dict:
     plan = json.loads((result.run / "plan.json").read_text())
     timed = slice(args.warmup, args.warmup + args.steps)
     return {"ours": args.steps * args.batch / sum(ours[timed]), "bare": args.steps * args.batch / sum(bare[timed]),
+            "ours_steps": ours[timed], "bare_steps": bare[timed],
             "num_workers": plan["num_workers"], "cache_mb": plan.get("cache_mb")}
 
 
@@ -160,10 +164,15 @@ def main() -> None:
             ratios = [r["ours"] / r["bare"] for r in runs]
             ours = statistics.median(r["ours"] for r in runs)
             bare = statistics.median(r["bare"] for r in runs)
+            # typical updates: the median update of each over all runs, so that a few updates slowed by
+            # other programs (seconds long on a shared machine) do not decide the ratio
+            typical_ours = statistics.median(t for r in runs for t in r["ours_steps"])
+            typical_bare = statistics.median(t for r in runs for t in r["bare_steps"])
             detail = f"workers {runs[0]['num_workers']}, cache {runs[0]['cache_mb']} MB"
             print(f"segtrain {variant:9s}: {ours:6.2f} images/s, bare loop {bare:6.2f} images/s, ratio "
-                  f"{statistics.median(ratios):5.3f}  ({detail}; ratios of the runs: "
-                  f"{', '.join(f'{r:.3f}' for r in ratios)})", flush=True)
+                  f"{statistics.median(ratios):5.3f} (runs: {', '.join(f'{r:.3f}' for r in ratios)}); median "
+                  f"update {typical_ours * 1000:.0f} ms against {typical_bare * 1000:.0f} ms, ratio "
+                  f"{typical_bare / typical_ours:5.3f}  ({detail})", flush=True)
 
 
 if __name__ == "__main__":

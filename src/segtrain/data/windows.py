@@ -54,7 +54,7 @@ def window_bytes() -> int:
         except ValueError:
             raise UserError(f"{WINDOW_BYTES_ENV}={text}: not a number of bytes; set it to e.g. 2000000000 "
                             "or unset it") from None
-    from segtrain.planning.batch import available_memory_bytes
+    from segtrain.runtime.env import available_memory_bytes
 
     return int(WINDOW_MEMORY_FRACTION * available_memory_bytes())
 

@@ -78,7 +78,7 @@ def memory_limit_mb(device: str = "cpu") -> float:
         import torch
 
         return torch.cuda.get_device_properties(0).total_memory / 2**20
-    from segtrain.planning.batch import available_memory_bytes
+    from segtrain.runtime.env import available_memory_bytes
 
     held = 0.0
     try:

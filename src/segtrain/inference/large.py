@@ -79,7 +79,7 @@ def should_stream(path: Path | str, predictor, available: int | None = None) -> 
     channels = max(channels, predictor.in_channels)
     need = in_memory_bytes(height, width, channels, itemsize, int(predictor.meta["num_classes"]))
     if available is None:
-        from segtrain.planning.batch import available_memory_bytes
+        from segtrain.runtime.env import available_memory_bytes
 
         available = available_memory_bytes()
     return need > MEMORY_FRACTION * available

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from segtrain.runtime.env import available_memory_bytes  # noqa: F401  (planning's memory facts)
 
 PROBE_BATCHES = (1, 2, 4)
 """Batches measured on the CPU, in increasing order (the peak resident size only grows)."""
@@ -31,27 +32,6 @@ MIN_STEPS_PER_EPOCH = 8
 def largest_power_of_two(limit: float) -> int:
     """The largest power of two not above ``limit`` (0 when ``limit < 1``)."""
     return 0 if limit < 1 else 2 ** int(math.floor(math.log2(limit) + 1e-9))
-
-
-def available_memory_bytes() -> int:
-    """Memory this process can still use: ``MemAvailable``, or the cgroup limit if lower."""
-    available = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                available = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    if available is None:
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit != "max":
-            available = min(available, int(limit) - used)
-    except (OSError, ValueError):
-        pass
-    return int(available)
 
 
 @dataclass

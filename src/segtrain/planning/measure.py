@@ -69,7 +69,7 @@ class MachineProbes:
             self.in_channels, self.num_classes, self.model_config, patch, bf16, channels_last))
 
     def available_memory(self) -> int:
-        from segtrain.planning.batch import available_memory_bytes
+        from segtrain.runtime.env import available_memory_bytes
 
         return available_memory_bytes()
 

@@ -48,12 +48,6 @@ DICE_TERM_BELOW = 0.10
 VALIDATION_OVERHEAD = 1.3
 """Reading, padding and blending add about 30% to the measured forward time of the tiles."""
 
-FROM_FILE = (
-    "precision", "channels_last", "num_workers", "patch_size", "batch_size", "accumulate", "steps_per_epoch",
-    "budget_s", "optimizer", "lr", "schedule", "loss", "step_seconds", "validation_seconds",
-)
-"""Values a saved plan supplies to ``train --plan``; the rest is recomputed from them."""
-
 
 class _Planner:
     def __init__(self, plan: TrainingPlan, given: dict[str, Any]):
@@ -120,7 +114,8 @@ def plan_training(
     channels_last = bool(plan["channels_last"])
     workers = 0 if machine.cores <= 2 else min(4, machine.cores - 1)
     p.choose("num_workers", train.num_workers, lambda: (
-        workers, "loading in the main process: with 2 cores a worker would compete with the training step"
+        workers, "loading in the main process: with 2 cores a loader process takes more from the training step "
+                 "than it saves (bench/throughput.py), and the image cache leaves little to load"
         if workers == 0 else f"{workers} loader processes, leaving a core for the training step"))
 
     p.choose("cache_mb", train.cache_mb, lambda: _planned_cache(probes, fingerprint, train_sizes))

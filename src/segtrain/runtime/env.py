@@ -35,3 +35,24 @@ def detect_machine(accelerator: str = "auto") -> Machine:
     flags = _cpu_flags()
     bf16 = bool(flags & {"amx_bf16", "avx512_bf16"})
     return Machine("cpu", bf16, cores, f"CPU, {cores} cores" + (", bfloat16 in hardware" if bf16 else ""))
+
+
+def available_memory_bytes() -> int:
+    """Memory this process can still use: ``MemAvailable``, or the cgroup limit if lower."""
+    available = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if available is None:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            available = min(available, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return int(available)
