@@ -114,8 +114,8 @@ def plan_training(
     channels_last = bool(plan["channels_last"])
     workers = 0 if machine.cores <= 2 else min(4, machine.cores - 1)
     p.choose("num_workers", train.num_workers, lambda: (
-        workers, "loading in the main process: with 2 cores a loader process takes more from the training step "
-                 "than it saves (bench/throughput.py), and the image cache leaves little to load"
+        workers, "loading in the main process: with 2 cores a loader process gains nothing measurable "
+                 "(bench/throughput.py) and would hold its own copy of the image cache"
         if workers == 0 else f"{workers} loader processes, leaving a core for the training step"))
 
     p.choose("cache_mb", train.cache_mb, lambda: _planned_cache(probes, fingerprint, train_sizes))
