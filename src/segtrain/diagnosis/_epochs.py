@@ -258,8 +258,9 @@ def detect_data_loading(history: RunHistory) -> list[Finding]:
             else "train.num_workers: N up to the number of CPU cores")
     message = (f"training waited for the next batch {pct(share)} of the time (median over {len(shares)} epochs): "
                "it is limited by data loading, not by the model")
-    fix = (f"use more data-loading workers ({more} in a --config YAML), smaller or pre-decoded images "
-           "(PNG/TIFF instead of JPEG), or a faster disk")
+    fix = (f"use more data-loading workers ({more} in a --config YAML, or --workers), more memory for decoded "
+           "images (--cache-mb) so each is decoded once, smaller or faster-decoding images (PNG/TIFF instead of "
+           "JPEG), or a faster disk")
     return [Finding("data_loading", "warning", message, fix, {"data_share": rounded(share), "epochs": len(shares)})]
 
 
