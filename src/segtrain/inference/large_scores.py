@@ -148,16 +148,9 @@ def confusion_large(
     if network.mode == "multilabel":
         raise UserError(f"{sample.image}: multilabel runs cannot be validated by windows on images too large "
                         "for memory; cut the image into smaller tiles")
-    windows = open_windows(sample.image)
-    try:
-        truth = _Truth(sample, labels, windows.shape[:2])
-        try:
-            sink = _Confusion(network, truth, num_classes, ignore_index, loss_fn, update)
-            stream_logits(network, windows, sink, tiles_per_batch)
-        finally:
-            truth.close()
-    finally:
-        windows.close()
+    sink = _stream_against_truth(
+        network, sample, labels, tiles_per_batch,
+        lambda truth, shape: _Confusion(network, truth, num_classes, ignore_index, loss_fn, update))
     loss = sink.loss_sum / sink.pixels if loss_fn is not None and sink.pixels else None
     return LargeScore(torch.from_numpy(sink.counts), loss, sink.pixels)
 
@@ -173,18 +166,26 @@ def score_large(predictor, sample, labels, evaluator, tiles_per_batch: int = TIL
     if network.mode == "multilabel":
         raise UserError(f"{sample.image}: multilabel runs cannot be evaluated by windows on images too large "
                         "for memory; cut the image into smaller tiles")
+    logger.info(f"{sample.image}: too large to score in memory; scoring it by rows of tiles")
+    sink = _stream_against_truth(network, sample, labels, tiles_per_batch,
+                                 lambda truth, shape: _Scores(network, truth, evaluator.scorer(*shape)))
+    return evaluator.add_scores(sample.stem, sink.scorer.result())
+
+
+def _stream_against_truth(network, sample, labels, tiles_per_batch: int, make_sink):
+    """Stream ``sample``'s image through ``network`` into the sink ``make_sink(truth, (H, W))`` builds
+    (``truth`` reads the mask's rows); both files are closed afterwards. Returns the sink."""
     windows = open_windows(sample.image)
     try:
         truth = _Truth(sample, labels, windows.shape[:2])
         try:
-            scorer = evaluator.scorer(*windows.shape[:2])
-            logger.info(f"{sample.image}: too large to score in memory; scoring it by rows of tiles")
-            stream_logits(network, windows, _Scores(network, truth, scorer), tiles_per_batch)
+            sink = make_sink(truth, windows.shape[:2])
+            stream_logits(network, windows, sink, tiles_per_batch)
+            return sink
         finally:
             truth.close()
     finally:
         windows.close()
-    return evaluator.add_scores(sample.stem, scorer.result())
 
 
 def _ignore_index(source):
