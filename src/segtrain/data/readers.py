@@ -246,12 +246,18 @@ def _integer_values(path: Path, arr: np.ndarray) -> np.ndarray:
 
 def _read_colours(path: Path) -> np.ndarray:
     path, arr = _read_raw(path, for_mask=True, colour=True)
+    return colour_values(path, arr)
+
+
+def colour_values(path: Path, arr: np.ndarray) -> np.ndarray:
+    """A mask's pixels as read (``(H, W)`` or ``(H, W, C)``) to ``int32`` packed colours, as
+    ``read_mask(path, colour=True)`` gives them (also for windows of a mask)."""
     if arr.ndim == 3:
         arr = arr[..., :3] if arr.shape[-1] >= 3 else arr[..., :1]  # drop alpha
     arr = _integer_values(path, arr)
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8) * 255
-    elif arr.dtype != np.uint8:
+    elif arr.dtype != np.uint8 and arr.size:
         lo, hi = arr.min(), arr.max()
         if lo < 0 or hi > 255:
             raise ReadError(path, f"values {lo}..{hi} do not fit 8-bit colours",
@@ -260,6 +266,33 @@ def _read_colours(path: Path) -> np.ndarray:
         gray = arr.reshape(arr.shape[:2]).astype(np.int32)
         return np.ascontiguousarray(gray * 65793)  # (g, g, g)
     return np.ascontiguousarray(pack_rgb(arr))
+
+
+def mask_values(path: Path, arr: np.ndarray, narrow: bool = True) -> np.ndarray:
+    """A mask's pixels as read (``(H, W)`` or ``(H, W, C)``) to ``(H, W)`` class values, as
+    :func:`read_mask` gives them: ``uint8``/``uint16`` when so stored, other integers as the smallest of
+    ``uint16``/``int32`` that holds this array (``narrow``) or as ``int64`` (windows of one mask, which
+    must agree whatever values each window holds)."""
+    if arr.ndim == 3:
+        if arr.shape[-1] >= 3:
+            first = arr[..., 0]
+            if not (np.array_equal(first, arr[..., 1]) and np.array_equal(first, arr[..., 2])):
+                raise ColourMaskError(path, "colour-coded RGB mask", _colour_fix(path))
+        arr = arr[..., 0]  # gray (+ alpha), palette (+ alpha), or gray stored as RGB
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8)
+    arr = _integer_values(path, arr)
+    if arr.dtype.kind == "u" and arr.dtype.itemsize <= 2:
+        return np.ascontiguousarray(arr, dtype=np.uint8 if arr.dtype.itemsize == 1 else np.uint16)
+    if not arr.size:
+        return arr.astype(np.int64)
+    lo, hi = arr.min(), arr.max()
+    if lo < np.iinfo(np.int32).min or hi > np.iinfo(np.int32).max:
+        raise ReadError(path, f"mask values {lo}..{hi} out of range",
+                        "save class indices as 8- or 16-bit integers")
+    if not narrow:
+        return arr.astype(np.int64)
+    return np.ascontiguousarray(arr, dtype=np.uint16 if lo >= 0 and hi <= 65535 else np.int32)
 
 
 def read_mask(path: Path | str, colour: bool = False) -> np.ndarray:
@@ -293,22 +326,7 @@ def read_mask(path: Path | str, colour: bool = False) -> np.ndarray:
     if colour:
         return _read_colours(Path(path))
     path, arr = _read_raw(path, for_mask=True)
-    if arr.ndim == 3:
-        if arr.shape[-1] >= 3:
-            first = arr[..., 0]
-            if not (np.array_equal(first, arr[..., 1]) and np.array_equal(first, arr[..., 2])):
-                raise ColourMaskError(path, "colour-coded RGB mask", _colour_fix(path))
-        arr = arr[..., 0]  # gray (+ alpha), palette (+ alpha), or gray stored as RGB
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8)
-    arr = _integer_values(path, arr)
-    if arr.dtype.kind == "u" and arr.dtype.itemsize <= 2:
-        return np.ascontiguousarray(arr, dtype=np.uint8 if arr.dtype.itemsize == 1 else np.uint16)
-    lo, hi = arr.min(), arr.max()
-    if lo < np.iinfo(np.int32).min or hi > np.iinfo(np.int32).max:
-        raise ReadError(path, f"mask values {lo}..{hi} out of range",
-                        "save class indices as 8- or 16-bit integers")
-    return np.ascontiguousarray(arr, dtype=np.uint16 if lo >= 0 and hi <= 65535 else np.int32)
+    return mask_values(path, arr)
 
 
 def image_size(path: Path | str) -> tuple[int, int]:

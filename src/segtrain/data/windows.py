@@ -40,7 +40,6 @@ WINDOW_MEMORY_FRACTION = 1 / 16
 holds it as read, its float32 copy and the temporaries of z-scoring (about 3 float32 copies), in
 each data-loader worker at once, and validation adds the logits and weights of the whole image:
 at 1/16 four workers stay under the available memory with room for the network."""
-_GRAY_AS_COLOUR = 65793  # gray g as the packed colour (g, g, g)
 
 
 def window_bytes() -> int:
@@ -274,35 +273,10 @@ class MaskWindows:
         self.shape, self.row_align = source.shape[:2], source.row_align
 
     def window(self, top: int, left: int, height: int, width: int) -> np.ndarray:
-        from segtrain.data.readers import ColourMaskError, ReadError, _colour_fix, pack_rgb
+        from segtrain.data.readers import colour_values, mask_values
 
         arr = self.source.raw(top, left, height, width)
-        channels = arr.shape[-1]
-        if arr.dtype.kind == "f" and not (np.all(np.isfinite(arr)) and np.array_equal(arr, np.round(arr))):
-            raise ReadError(self.path, "float mask with non-integer values", "save one integer class index per pixel")
-        if self.colour:
-            arr = arr[..., :3] if channels >= 3 else arr[..., :1]
-            if arr.dtype == np.bool_:
-                arr = arr.astype(np.uint8) * 255
-            elif arr.dtype != np.uint8 and arr.size:
-                lo, hi = arr.min(), arr.max()
-                if lo < 0 or hi > 255:
-                    raise ReadError(self.path, f"values {lo}..{hi} do not fit 8-bit colours",
-                                    "save colour masks as 8-bit RGB (or list raw values, not colours, in classes.json)")
-            if arr.shape[-1] == 1:
-                return arr[..., 0].astype(np.int32) * _GRAY_AS_COLOUR
-            return pack_rgb(arr)
-        if channels >= 3 and not (np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2])):
-            raise ColourMaskError(self.path, "colour-coded RGB mask", _colour_fix(self.path))
-        arr = arr[..., 0]
-        if arr.dtype == np.bool_:
-            return arr.astype(np.uint8)
-        if arr.dtype.kind == "u" and arr.dtype.itemsize <= 2:
-            return arr.astype(arr.dtype.newbyteorder("="), copy=False)
-        if arr.size and (arr.min() < np.iinfo(np.int32).min or arr.max() > np.iinfo(np.int32).max):
-            raise ReadError(self.path, f"mask values {arr.min()}..{arr.max()} out of range",
-                            "save class indices as 8- or 16-bit integers")
-        return arr.astype(np.int64)
+        return colour_values(self.path, arr) if self.colour else mask_values(self.path, arr, narrow=False)
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         return self.window(start, 0, stop - start, self.shape[1])
