@@ -192,7 +192,7 @@ class _Scan:
     colour_coded: bool = False  # the mask is colour-coded RGB (its channels differ)
     ids: int = 0  # non-zero ids, when checked for instance ids
     single_ids: int = 0  # ... of which one solid blob each (see _single_ids)
-    windowed: bool = False  # too large for memory: read by windows (see _scan_large)
+    windowed: bool = False  # too large for memory: read by windows (see scan_large.py)
 
     @property
     def jpeg(self) -> bool:
@@ -247,7 +247,9 @@ def _scan(sample: Sample, colour: bool = False) -> _Scan:
     from segtrain.data.windows import is_large
 
     if is_large(sample.image):
-        return _scan_large(sample, colour)
+        from segtrain.data.scan_large import scan_large
+
+        return scan_large(sample, colour)
     scan = _Scan(sample)
     try:
         image = read_image(sample.image)
@@ -293,68 +295,16 @@ def _check_mask_size(scan: _Scan, shape: tuple[int, int]) -> None:
         )
 
 
-def _scan_large(sample: Sample, colour: bool = False) -> _Scan:
-    """:func:`_scan` of an image too large for memory (:func:`~segtrain.data.windows.is_large`), read strip by
-    strip: size and channels from the header, intensity statistics combined over strips, dtype from them,
-    mask value counts added strip by strip; neither the image nor the mask is ever whole in memory.
-
-    The instance-id check (:func:`_single_ids`) is skipped: it needs the connected components of the whole
-    mask, so a large mask with many ids is taken as classes (``--num-classes`` still bounds them).
-    """
-    from segtrain.data.windows import Moments, open_windows, read_dtype, strip_height, strips
-
-    scan = _Scan(sample, windowed=True)
-    try:
-        with open_windows(sample.image) as image:
-            height, width, channels = image.shape
-            moments, step = Moments(), strip_height(width, channels * 8)
-            for start, stop in strips(height, step, image):
-                moments.add(image.rows(start, stop))
-        scan.size, scan.channels = (height, width), channels
-        scan.dtype = read_dtype(image.dtype, moments.low, moments.high).name
-        scan.intensity = (*moments.overall(), moments.low, moments.high)
-    except UserError as exc:
-        scan.problems.append(str(exc))
-    _check_sides(scan)
-    try:
-        try:
-            scan.values, scan.counts, shape = _mask_counts(sample.mask, colour)
-        except ColourMaskError:  # as in _scan: read again as colours
-            scan.values, scan.counts, shape = _mask_counts(sample.mask, True)
-            scan.colour_coded = True
-    except UserError as exc:
-        scan.problems.append(str(exc))
-        return scan
-    scan.colour = colour or scan.colour_coded
-    _check_mask_size(scan, shape)
-    return scan
-
-
-def _mask_counts(path: Path, colour: bool) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Distinct values of a TIFF mask read by windows, their pixels and the mask's size, strip by strip."""
-    from segtrain.data.windows import open_mask_windows, strip_height, strips
-
-    values = counts = None
-    with open_mask_windows(path, colour) as mask:
-        height, width = mask.shape
-        step = strip_height(width, 24)
-        for start, stop in strips(height, step, mask):
-            found, many = _value_counts(mask.rows(start, stop))
-            if values is None:
-                values, counts = found, many.astype(np.int64)
-                continue
-            values, inverse = np.unique(np.concatenate([values, found]), return_inverse=True)
-            total = np.zeros(values.size, dtype=np.int64)
-            np.add.at(total, inverse.ravel(), np.concatenate([counts, many]).astype(np.int64))
-            counts = total
-    return values, counts, (height, width)
-
-
 def _histogram(scans: list[_Scan]) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values and their pixels over ``scans``."""
-    values, inverse = np.unique(np.concatenate([s.values for s in scans]).astype(np.int64), return_inverse=True)
-    counts = np.bincount(inverse.ravel(), weights=np.concatenate([s.counts for s in scans]).astype(np.float64))
-    return values, counts.round().astype(np.int64)
+    return merge_counts([s.values for s in scans], [s.counts for s in scans])
+
+
+def merge_counts(values: list[np.ndarray], counts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values and their summed counts over several ``(values, counts)`` tallies."""
+    merged, inverse = np.unique(np.concatenate(values).astype(np.int64), return_inverse=True)
+    totals = np.bincount(inverse.ravel(), weights=np.concatenate(counts).astype(np.float64))
+    return merged, totals.round().astype(np.int64)
 
 
 def _is_binary(values: np.ndarray) -> bool:
