@@ -26,6 +26,8 @@ from segtrain.data.patches import tiles_per_image
 from segtrain.data.readers import read_image
 from segtrain.data.sources import DecodedPair, SourceCache, draw_patch
 from segtrain.data.transforms import augment, normalize
+from segtrain.data.windowed import windowed_pair
+from segtrain.data.windows import is_large
 
 
 def load_pair(sample: Sample, labels: LabelSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -60,9 +62,6 @@ class TrainPatches(Dataset):
         self.augment_config, self.ignore_index = augment_config, ignore_index
         self.ends = np.cumsum([tiles_per_image(h, w, patch) for h, w in sizes])
         self.cache = SourceCache(cache_bytes)
-        from segtrain.data.windowed import windowed_pair
-        from segtrain.data.windows import is_large
-
         # images too large for memory are read by windows; their statistics and class index are
         # gathered here, once, in the main process (loader processes receive them ready)
         self.windowed = {number: windowed_pair(sample, labels, ignore_index)
@@ -118,8 +117,6 @@ class WholeImages(Dataset):
         """``(image, mask, index)`` tensors; for an image too large for memory (:func:`~segtrain.data.windows.is_large`)
         its image and mask paths as str instead, for the module to score by windows
         (:func:`~segtrain.inference.large_scores.confusion_large`)."""
-        from segtrain.data.windows import is_large
-
         sample = self.samples[index]
         if is_large(sample):
             return str(sample.image), str(sample.mask), index
