@@ -50,7 +50,7 @@ class _BareLoop:
         import torch
 
         from segtrain.engine.module import SegmentationModule
-        from segtrain.engine.optim import build_optimizer
+        from segtrain.optim.optimizers import build_optimizer
 
         torch.manual_seed(0)
         own = SegmentationModule(pl_module.meta)  # the same network (channels-last as planned) and loss

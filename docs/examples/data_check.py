@@ -22,7 +22,7 @@ from PIL import Image
 import segtrain
 from segtrain.cli.app import main
 from segtrain.data.readers import read_image, read_mask
-from segtrain.data.transforms import normalize
+from segtrain.data.normalize import normalize
 
 H, W = 24, 32
 rng = np.random.default_rng(0)

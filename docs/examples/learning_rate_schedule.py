@@ -2,7 +2,7 @@
 
 Run: python docs/examples/learning_rate_schedule.py (prints its results; used by docs/concepts.md).
 
-segtrain.engine.schedules.Schedule is the multiplier of the peak rate that training applies at
+segtrain.optim.schedules.Schedule is the multiplier of the peak rate that training applies at
 every weight update (through torch's LambdaLR). With W warm-up steps, T planned steps in all
 and a final fraction f (train.final_lr_fraction, 0.01):
 
@@ -13,7 +13,7 @@ and a final fraction f (train.final_lr_fraction, 0.01):
 import math
 
 from segtrain.config import SegtrainConfig
-from segtrain.engine.schedules import Schedule
+from segtrain.optim.schedules import Schedule
 
 PEAK_LR = 1e-3
 train = SegtrainConfig().train

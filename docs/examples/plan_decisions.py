@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from segtrain.config import SegtrainConfig
 from segtrain.data.fingerprint import Fingerprint
-from segtrain.data.patches import count_patches, tiles_per_image
+from segtrain.data.loaders.patches import count_patches, tiles_per_image
 from segtrain.planning.arithmetic import epochs_in_budget, sliding_tiles, steps_per_epoch
 from segtrain.planning.batch import MemoryFit, dataset_cap
 from segtrain.planning.planner import MIN_VALIDATIONS, VALIDATION_OVERHEAD, plan_training

@@ -9,7 +9,7 @@ end from segtrain's planner given the same settings.
 
 from segtrain.config import SegtrainConfig
 from segtrain.data.fingerprint import Fingerprint
-from segtrain.data.patches import count_patches, tiles_per_image
+from segtrain.data.loaders.patches import count_patches, tiles_per_image
 from segtrain.data.split import random_split
 from segtrain.planning.arithmetic import samples_seen, steps_per_epoch
 from segtrain.planning.planner import plan_training

@@ -14,7 +14,7 @@ Importing the package is cheap: the verbs (and torch behind them) load on first 
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from segtrain._version import __version__
 
 _VERBS = ("check", "plan", "lr_find", "train", "resume", "evaluate", "predict", "doctor", "report", "demo", "synth")
 

@@ -25,7 +25,7 @@ class DataError(UserError):
 class SampleError(UserError):
     """A training sample whose files could not be loaded; one line naming the files and why.
 
-    Build it with :func:`segtrain.data.loading.sample_error`. It survives being raised in a
+    Build it with :func:`segtrain.data.loaders.worker_failures.sample_error`. It survives being raised in a
     DataLoader worker process: torch re-raises a worker's exception in the main process as
     ``SampleError(text)``, where ``text`` is ``"Caught SampleError in DataLoader worker process
     N.\\nOriginal Traceback ..."`` ending with ``"segtrain.errors.SampleError: <line>"``; the

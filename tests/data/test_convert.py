@@ -11,7 +11,7 @@ import tifffile
 from PIL import Image
 
 from helpers.datasets import write_pairs
-from segtrain.data.checks import check_dataset
+from segtrain.data.check.dataset import check_dataset
 from segtrain.data.convert import convert_instances, instance_boundaries
 from segtrain.errors import UserError
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segtrain.data.checks import check_dataset
+from segtrain.data.check.dataset import check_dataset
 from segtrain.data.fingerprint import fingerprint
 
 

@@ -3,11 +3,11 @@ import pytest
 import tifffile
 from PIL import Image
 
-from segtrain.data.datamodule import load_pair
+from segtrain.data.loaders.datamodule import load_pair
 from segtrain.data.discovery import discover
 from segtrain.data.labels import LabelSpec
 from segtrain.data.multilabel import is_multilabel, label_names, read_multilabel
-from segtrain.data.sources import DecodedPair, draw_patch
+from segtrain.data.loaders.sources import DecodedPair, draw_patch
 from segtrain.data.readers import ReadError
 
 

@@ -43,7 +43,7 @@ def test_run_folder_layout(trained):
     assert (run / "lr_find.csv").exists() and (run / "lr_find.png").exists()
     import csv
 
-    from segtrain.engine.schedules import Schedule
+    from segtrain.optim.schedules import Schedule
 
     steps = list(csv.DictReader((run / "steps.csv").open()))
     assert len(steps) == plan["total_steps"]  # one row per weight update

@@ -78,7 +78,7 @@ def setup(tmp_path_factory):
     import segtrain
 
     for name in ("segtrain.api", "segtrain.engine.fit", "segtrain.engine.trainer", "segtrain.engine.module",
-                 "segtrain.data.checks", "segtrain.planning.planner", "segtrain.planning.measure",
+                 "segtrain.data.check.dataset", "segtrain.planning.planner", "segtrain.planning.probes",
                  "segtrain.diagnosis.doctor", "segtrain.losses.composite", "segtrain.metrics.evaluator"):
         importlib.import_module(name)  # once here, not in every forked run
     root = tmp_path_factory.mktemp("resume")

@@ -14,7 +14,7 @@ def _planning_without_memory_probe(no_memory_probe):
 
 def test_a_file_failing_in_a_worker_is_named(tmp_path, monkeypatch):
     import segtrain
-    from segtrain.data import datamodule
+    from segtrain.data.loaders import datamodule
     from segtrain.errors import UserError
 
     data = make_dataset(tmp_path / "data", n=10, size=(32, 32), channels=1, classes=2, seed=5)

@@ -3,12 +3,7 @@ import os
 import pytest
 import torch
 
-from segtrain.engine.callbacks import AtomicCheckpointIO, format_seconds
-
-
-@pytest.mark.parametrize("seconds, text", [(5, "5s"), (59.6, "1m00s"), (125, "2m05s"), (3725, "1h02m")])
-def test_format_seconds(seconds, text):
-    assert format_seconds(seconds) == text
+from segtrain.engine.callbacks import AtomicCheckpointIO
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):

@@ -56,7 +56,7 @@ def test_one_nan_batch_is_rolled_back_and_training_goes_on(tmp_path, monkeypatch
            for line in (result.run / "steps.csv").read_text().splitlines()[1:]}
     plan = json.loads((result.run / "plan.json").read_text())
     assert lrs[1] == pytest.approx(3e-3)  # constant peak before, halved after (cosine shape aside)
-    from segtrain.engine.schedules import Schedule
+    from segtrain.optim.schedules import Schedule
 
     schedule = Schedule("cosine", plan["items"]["total_steps"]["value"] if "items" in plan else plan["total_steps"])
     assert lrs[6] == pytest.approx(3e-3 * 0.5 * schedule(5), rel=1e-4)
@@ -65,7 +65,7 @@ def test_one_nan_batch_is_rolled_back_and_training_goes_on(tmp_path, monkeypatch
 
 
 def test_a_file_with_nan_pixels_is_named_and_training_stops_cleanly(tmp_path, monkeypatch):
-    from segtrain.data import datamodule
+    from segtrain.data.loaders import datamodule
 
     original = datamodule.TrainPatches.__getitem__
 

@@ -99,7 +99,7 @@ def test_windows_read_what_read_image_reads(tmp_path, layout):
 
 
 def test_channel_stats_match_normalize(tmp_path, monkeypatch):
-    from segtrain.data.transforms import normalize
+    from segtrain.data.normalize import normalize
 
     path = tmp_path / "gray.tif"
     tifffile.imwrite(path, scene(257, 300, channels=1)[..., 0])

@@ -33,7 +33,7 @@ logger = logging.getLogger("segtrain")
 
 def _version(value: bool) -> None:
     if value:
-        from segtrain import __version__
+        from segtrain._version import __version__
 
         sys.stdout.write(f"segtrain {__version__}\n")
         raise typer.Exit()
@@ -372,7 +372,7 @@ def demo(
     """Synthesise horizon scenes, train, evaluate on the test split, and say where everything is."""
     _console()
     from segtrain import api
-    from segtrain.engine.callbacks import format_seconds
+    from segtrain._text import format_seconds
 
     from segtrain.cli.summary import print_summary
 

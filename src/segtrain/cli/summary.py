@@ -19,7 +19,7 @@ def summary_tables(result) -> list:
     from rich import box
     from rich.table import Table
 
-    from segtrain.engine.callbacks import format_seconds
+    from segtrain._text import format_seconds
 
     run = Table(box=None, show_header=False, title="run summary", title_justify="left", title_style="bold",
                 padding=(0, 2), pad_edge=False)

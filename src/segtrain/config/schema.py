@@ -199,7 +199,7 @@ class TrainConfig(_Strict):
     def _loss(cls, value):
         if value is None:
             return None
-        from segtrain.losses.spec import parse_loss_spec
+        from segtrain.config.loss_spec import parse_loss_spec
 
         parse_loss_spec(value)  # one clear line for an unknown term or a bad weight
         return "".join(value.split()).lower()

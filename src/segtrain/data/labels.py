@@ -58,7 +58,7 @@ class LabelSpec:
 
 def read_labels(sample: Sample, spec: LabelSpec) -> np.ndarray:
     """The labels of one sample: ``(H, W)`` int64 class indices, or ``(L, H, W)`` 0/1 for multilabel masks."""
-    from segtrain.data.checks import apply_label_mapping
+    from segtrain.data.check.dataset import apply_label_mapping
     from segtrain.data.readers import read_mask
 
     if spec.multilabel:

@@ -59,7 +59,7 @@ class ReadError(UserError):
 class ColourMaskError(ReadError):
     """A colour-coded RGB mask read without ``colour=True``.
 
-    :func:`~segtrain.data.checks.check_dataset` catches it, re-reads the mask
+    :func:`~segtrain.data.check.dataset.check_dataset` catches it, re-reads the mask
     with ``colour=True`` and reports the colours found.
     """
 

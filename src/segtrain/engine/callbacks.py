@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from segtrain._text import format_seconds
 from segtrain.runtime.rundir import save_checkpoint_atomic
 
 logger = logging.getLogger("segtrain")
@@ -26,15 +27,6 @@ CSV_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "val_dice", "val_iou",
 
 class NonFiniteWeights(Exception):
     """A checkpoint would have held NaN or infinite weights (it is not written)."""
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -55,7 +55,7 @@ def resolve_run_config(cfg, report, spec, plan):
 
 def run_meta(resolved, report, spec, mode, class_weights, plan) -> dict[str, Any]:
     """The facts saved in every checkpoint (``"segtrain"``): enough to rebuild and continue the run."""
-    from segtrain import __version__
+    from segtrain._version import __version__
 
     return {
         "version": __version__,
@@ -92,9 +92,9 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
     """Train (or continue from ``resume_from``) and return how it went; writes ``findings.json``."""
     import lightning as L
 
-    from segtrain.data.datamodule import SegmentationDataModule, TrainPatches, WholeImages
+    from segtrain.data.loaders.datamodule import SegmentationDataModule, TrainPatches, WholeImages
     from segtrain.data.labels import LabelSpec
-    from segtrain.data.loading import NamedDataset
+    from segtrain.data.loaders.worker_failures import NamedDataset
     from segtrain.engine.guard import TrainingGuard
     from segtrain.engine.module import SegmentationModule
     from segtrain.engine.records import EventLog
@@ -147,7 +147,7 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
     except UserError:
         raise
     except Exception as exc:  # a data-loading failure said plainly; anything else is a bug
-        from segtrain.data.loading import explain_loader_error
+        from segtrain.data.loaders.worker_failures import explain_loader_error
 
         explained = explain_loader_error(exc)
         if explained is None:
@@ -160,7 +160,7 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
                            epochs=trainer.current_epoch, steps=trainer.global_step, seconds=seconds,
                            stopped_by="", rank_zero=False)
     if train_cfg.tune_threshold:
-        from segtrain.engine.threshold import tune_threshold
+        from segtrain.evaluation.threshold import tune_threshold
 
         tune_threshold(run, resolved, spec, meta["mode"], val_samples)
     findings = _findings(run, meta, diagnosis.said)
@@ -181,7 +181,7 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
 
 def _workers(requested: int, run, first: bool = True) -> int:
     """Loader workers that can actually start here; otherwise 0, said and recorded."""
-    from segtrain.data.loading import usable_workers
+    from segtrain.data.loaders.worker_failures import usable_workers
 
     workers, reason = usable_workers(int(requested or 0))
     if reason:

@@ -34,8 +34,8 @@ import torch
 
 from segtrain.config.schema import SegtrainConfig
 from segtrain.engine.gradients import clip_to, group_norms, layer_groups, total_norm
-from segtrain.engine.optim import build_optimizer
-from segtrain.engine.schedules import Schedule
+from segtrain.optim.optimizers import build_optimizer
+from segtrain.optim.schedules import Schedule
 from segtrain.losses import build_loss
 from segtrain.metrics import confusion_metric, scores_from_confusion
 from segtrain.metrics.multilabel import multilabel_counts, scores_from_label_counts
@@ -236,7 +236,7 @@ class SegmentationModule(L.LightningModule):
 
         from segtrain.data.discovery import Sample
         from segtrain.data.labels import LabelSpec
-        from segtrain.inference.large_scores import confusion_large
+        from segtrain.evaluation.large_scores import confusion_large
 
         sample = Sample(Path(image).stem, Path(image), Path(mask))
         scored = confusion_large(self, sample, LabelSpec.from_meta(self.meta), loss_fn=self.loss_fn,

@@ -5,7 +5,7 @@
 previous write. Every write is atomic (:class:`segtrain.engine.callbacks.AtomicCheckpointIO`), so
 a kill at any moment leaves the previous checkpoint whole. A checkpoint holds the weights, the
 optimizer, the schedule, the step and epoch counters, the callbacks' state, the loader's
-position in its seeded stream (:class:`segtrain.data.datamodule.ResumableLoader`) and, through
+position in its seeded stream (:class:`segtrain.data.loaders.datamodule.ResumableLoader`) and, through
 :class:`ResumeState`, the random number generators: a resumed run takes exactly the steps the
 interrupted one would have taken. :func:`truncate_histories` removes the log rows written after
 the checkpoint, so the histories read as if the run had never stopped.

@@ -11,10 +11,11 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProg
 
 from segtrain.config.schema import SegtrainConfig
 from segtrain.engine.loggers import experiment_logger
-from segtrain.engine.callbacks import AtomicCheckpointIO, BudgetStop, EpochLog, StepLimitStop, StepLog, format_seconds
+from segtrain.engine.callbacks import AtomicCheckpointIO, BudgetStop, EpochLog, StepLimitStop, StepLog
+from segtrain._text import format_seconds
 from segtrain.engine.records import GradLog
 from segtrain.engine.resume import PeriodicCheckpoint, ResumeState
-from segtrain.planning.planner import TrainingPlan
+from segtrain.planning.plan import TrainingPlan
 from segtrain.runtime.rundir import RunDir
 
 MONITOR = "val/dice"

@@ -6,7 +6,7 @@ weights and the decisions at once: about :func:`in_memory_bytes` for an image. A
 (:func:`stream_logits`):
 
 1. the per-channel mean and standard deviation (the same z-scoring as
-   :func:`~segtrain.data.transforms.normalize`) are gathered over strips of rows, combined
+   :func:`~segtrain.data.normalize.normalize`) are gathered over strips of rows, combined
    exactly in float64 (:func:`~segtrain.data.windows.channel_stats`);
 2. for each row of tiles (the same grid and Gaussian blend as
    :func:`~segtrain.inference.tiling.tiled_logits`), its rows are read, normalised and run
@@ -17,9 +17,9 @@ weights and the decisions at once: about :func:`in_memory_bytes` for an image. A
 
    - :class:`_Writer` decides them and writes them into TIFFs created at full size on disk
      (``<stem>.tif``, ``<stem>_<label>.tif``, ``<stem>_prob.tif``): :func:`predict_large`;
-   - :mod:`segtrain.inference.large_scores` compares the decisions with the same rows of the mask:
-     a confusion matrix (and the loss) for validation (:func:`~segtrain.inference.large_scores.confusion_large`),
-     or every score of the evaluator for evaluation (:func:`~segtrain.inference.large_scores.score_large`).
+   - :mod:`segtrain.evaluation.large_scores` compares the decisions with the same rows of the mask:
+     a confusion matrix (and the loss) for validation (:func:`~segtrain.evaluation.large_scores.confusion_large`),
+     or every score of the evaluator for evaluation (:func:`~segtrain.evaluation.large_scores.score_large`).
 
 Peak memory is one band of logits and one strip of input, ``(K + C) x patch x width`` floats,
 plus the network's activations for the tiles in flight, whatever the height. The blend adds the
@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from segtrain.data.transforms import STD_FLOOR
+from segtrain.data.normalize import STD_FLOOR
 from segtrain.data.windows import (  # ImageWindows, channel_stats, open_windows are used through here too
     STRIP_BYTES, TIFF_SUFFIXES, ImageWindows, _layout, adapt_channels, channel_stats, open_windows,
 )

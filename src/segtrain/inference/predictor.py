@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from segtrain.config.schema import SegtrainConfig
-from segtrain.data.transforms import normalize
+from segtrain.data.normalize import normalize
 from segtrain.errors import UserError
 from segtrain.models import build_model
 from segtrain.models.decision import mode_of

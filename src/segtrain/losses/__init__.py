@@ -14,8 +14,8 @@ import importlib
 _EXPORTS = {
     "build_loss": "composite",
     "CompositeLoss": "composite",
-    "parse_loss_spec": "spec",
-    "LOSS_NAMES": "spec",
+    "parse_loss_spec": "segtrain.config.loss_spec",
+    "LOSS_NAMES": "segtrain.config.loss_spec",
     "infer_mode": "contract",
     "segmentation_loss": "ce",
     "bce_with_logits": "ce",
@@ -38,7 +38,8 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f"segtrain.losses.{_EXPORTS[name]}"), name)
+        module = _EXPORTS[name]
+        return getattr(importlib.import_module(module if "." in module else f"segtrain.losses.{module}"), name)
     raise AttributeError(f"module 'segtrain.losses' has no attribute {name!r}")
 
 

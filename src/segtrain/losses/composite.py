@@ -12,7 +12,7 @@ from segtrain.losses.ce import bce_with_logits, cross_entropy
 from segtrain.losses.focal import focal_loss
 from segtrain.losses.lovasz import lovasz_hinge, lovasz_softmax
 from segtrain.losses.region import dice_loss, jaccard_loss, tversky_loss
-from segtrain.losses.spec import parse_loss_spec
+from segtrain.config.loss_spec import parse_loss_spec
 
 if TYPE_CHECKING:
     from segtrain.config.schema import LossConfig
@@ -24,8 +24,8 @@ class CompositeLoss(torch.nn.Module):
     Parameters
     ----------
     terms : sequence of (name, weight)
-        Canonical names from :data:`~segtrain.losses.spec.LOSS_NAMES`, as returned by
-        :func:`~segtrain.losses.spec.parse_loss_spec`.
+        Canonical names from :data:`~segtrain.config.loss_spec.LOSS_NAMES`, as returned by
+        :func:`~segtrain.config.loss_spec.parse_loss_spec`.
     mode : {"binary", "multiclass", "multilabel"}
     ignore_index : int, optional
     options : LossConfig
@@ -169,7 +169,7 @@ def build_loss(
     Parameters
     ----------
     spec : str
-        Parsed by :func:`~segtrain.losses.spec.parse_loss_spec`. ``ce`` is BCE in binary and
+        Parsed by :func:`~segtrain.config.loss_spec.parse_loss_spec`. ``ce`` is BCE in binary and
         multilabel mode and softmax cross-entropy in multiclass mode; ``lovasz`` is the hinge or
         the softmax version likewise.
     mode : {"binary", "multiclass", "multilabel"}

@@ -77,7 +77,7 @@ def peak_memory_child(spec: dict) -> dict[int, int]:
     import torch
 
     from segtrain.config.schema import ModelConfig
-    from segtrain.planning.probe import build_step
+    from segtrain.planning.measurements import build_step
 
     torch.set_num_threads(spec["threads"])
     peaks = {}

@@ -29,7 +29,7 @@ def memory_key(**parts) -> str:
     """A key naming what the measurement depends on: the given parts, the software and the CPU."""
     import torch
 
-    from segtrain import __version__
+    from segtrain._version import __version__
 
     software = {"segtrain": __version__, "torch": torch.__version__, "python": platform.python_version(),
                 "machine": platform.machine(), "cpu": _cpu_model(), "threads": torch.get_num_threads()}

@@ -3,7 +3,7 @@
 Each value is the user's (``source="user"``: a flag or the config), a saved plan's
 (``"plan file"``), or planned here from the data fingerprint and measurements on this machine
 (``"planned"``), with the rule in its reason. Measurements come from a ``probes`` object
-(:class:`segtrain.planning.measure.MachineProbes` in real runs, a stand-in in tests); without
+(:class:`segtrain.planning.probes.MachineProbes` in real runs, a stand-in in tests); without
 one, stated defaults are used. The plan is printed before training and saved as ``plan.json``.
 """
 
@@ -204,7 +204,7 @@ def plan_training(
     schedule = p.choose("schedule", train.schedule, lambda: (
         "cosine", "the number of steps is known (or re-estimated from the budget while training), so the rate can "
                   "decay smoothly to the end: cosine, after a short warm-up for fresh batch-norm statistics"))
-    from segtrain.engine.schedules import describe
+    from segtrain.optim.schedules import describe
 
     warmup = 0 if schedule in ("onecycle", "plateau") else int(round(total * train.warmup_fraction))
     plan.set("warmup_steps", warmup, f"{train.warmup_fraction:.0%} of the planned steps" if warmup else
@@ -278,7 +278,7 @@ def _measure_speed(plan, probes, machine, patch):
     note = ""
     if machine.bf16:
         loss_diff, cosine = probes.agreement(SPEED_BATCH, patch)
-        from segtrain.planning.probe import harmless
+        from segtrain.planning.measurements import harmless
 
         if harmless(loss_diff, cosine):
             variants += [("bf16", True, False), ("bf16 channels-last", True, True)]

@@ -1,0 +1,179 @@
+"""Run preparation, shared by ``plan``, ``lr-find``, ``train`` and a joining process: config, check, split, labels, plan.
+
+Nothing here writes a file: every step either returns what the next one needs or refuses the
+command in one line, so a refused command leaves the disk as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from segtrain.config import SegtrainConfig, build_config, load_config, merge
+from segtrain.data.check.dataset import CheckReport, check_dataset
+from segtrain.data.fingerprint import fingerprint
+from segtrain.data.labels import LabelSpec
+from segtrain.data.split import resolve_split
+from segtrain.errors import DataError, UserError
+from segtrain.losses.weights import class_weights_from_pixels
+from segtrain.models.decision import mode_of
+from segtrain.pipeline.against_data import check_options_against_data
+from segtrain.pipeline.options import nested_overrides
+from segtrain.planning.plan import TrainingPlan
+from segtrain.runtime.env import detect_machine
+
+logger = logging.getLogger("segtrain")
+
+
+@dataclass
+class Prepared:
+    """A checked dataset and its split, with the config of the run: what planning and training start from."""
+
+    cfg: SegtrainConfig
+    report: CheckReport
+    samples: dict
+    """The checked samples by stem."""
+    split: dict[str, list[str]]
+    """Stems of ``train``, ``val`` and ``test``."""
+
+    def sizes(self, part: str) -> list[tuple[int, int]]:
+        return [tuple(self.report.sizes[s]) for s in self.split[part]]
+
+
+def build_run_config(config, data: Path, overrides: dict[str, Any]) -> SegtrainConfig:
+    """``config`` (None, a dict, a ``SegtrainConfig`` or a YAML path) with ``overrides`` merged on top."""
+    if config is None:
+        base: dict[str, Any] = {}
+    elif isinstance(config, SegtrainConfig):
+        base = config.model_dump(mode="json")
+    elif isinstance(config, dict):
+        base = config
+    else:
+        base = load_config(config).model_dump(mode="json")
+    merged = merge(base, overrides)
+    merged.setdefault("data", {})["root"] = str(Path(data).resolve())  # the run works from any folder
+    if merged["data"].get("split_file"):
+        merged["data"]["split_file"] = str(Path(merged["data"]["split_file"]).resolve())
+    return build_config(merged, source="options")
+
+
+def checked(data: Path | str, num_classes: int | None = None) -> CheckReport:
+    """The dataset check, refusing a dataset that fails it (every problem, one line each)."""
+    report = check_dataset(data, num_classes=num_classes)
+    if not report.ok:
+        raise DataError(report.problems)
+    return report
+
+
+def prepare(data: Path | str, config, options: dict[str, Any]) -> Prepared:
+    """Config, checked dataset, samples by stem, and the split of a run (nothing written)."""
+    data = Path(data)
+    cfg = build_run_config(config, data, nested_overrides(options))
+    if cfg.train.logger != "csv":
+        from segtrain.engine.loggers import check_logger  # lightning's loggers: heavy, only when asked for
+
+        check_logger(cfg.train.logger)
+    report = checked(data, cfg.data.num_classes)
+    check_options_against_data(cfg, report)
+    for notice in report.notices:
+        logger.info(notice)
+    samples = {s.stem: s for s in report.samples}
+    split_stems, source = resolve_split(
+        sorted(samples), data, cfg.data.split_file, cfg.data.val_fraction, cfg.data.test_fraction, cfg.train.seed
+    )
+    logger.info(f"split: {source}: {len(split_stems['train'])} train, {len(split_stems['val'])} val, {len(split_stems['test'])} test")
+    return Prepared(cfg, report, samples, split_stems)
+
+
+def labels(cfg: SegtrainConfig, report: CheckReport, split_stems: dict) -> tuple[LabelSpec, str, list[float] | None]:
+    """The label spec, the mode and the resolved loss class weights of a run."""
+    spec = LabelSpec.from_report(report)
+    mode = mode_of(int(report.num_classes), bool(spec.multilabel))
+    option = cfg.loss.class_weights
+    if option != "none" and mode == "multilabel":
+        raise UserError("--class-weights: multilabel masks have no classes to weigh; set loss.pos_weight instead")
+    if option == "none":
+        return spec, mode, None
+    if isinstance(option, list):
+        if len(option) != report.num_classes:
+            raise UserError(f"loss.class_weights has {len(option)} weights but the masks hold {report.num_classes} "
+                            f"classes; give {report.num_classes} weights or 'frequency'")
+        return spec, mode, [float(w) for w in option]
+    pixels = [0] * int(report.num_classes)
+    for stem in split_stems["train"]:
+        for c, n in enumerate(report.class_pixels_per_image.get(stem, [])):
+            pixels[c] += n
+    weights = class_weights_from_pixels(pixels)
+    logger.info("class weights from the training masks' class frequencies: " + ", ".join(f"{w:.3g}" for w in weights))
+    return spec, mode, weights
+
+
+def _patch_batches(prepared: Prepared):
+    """``batches(batch_size, patch, count)``: real augmented training batches for the range test."""
+    cfg, report = prepared.cfg, prepared.report
+
+    def batches(batch_size: int, patch: int, count: int):
+        from torch.utils.data import DataLoader  # torch: only once the range test runs
+
+        from segtrain.data.loaders.datamodule import SeededSampler, TrainPatches
+
+        train_samples = [prepared.samples[s] for s in prepared.split["train"]]
+        dataset = TrainPatches(
+            train_samples, [tuple(report.sizes[s.stem]) for s in train_samples], patch,
+            LabelSpec.from_report(report), cfg.augment, cfg.data.ignore_index,
+        )
+        sampler = SeededSampler(len(dataset), cfg.train.seed + 1, length=batch_size * count)
+        return iter(DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0))
+
+    return batches
+
+
+def make_plan(prepared: Prepared, given: TrainingPlan | None = None) -> TrainingPlan:
+    """Fingerprint the training images, measure this machine and plan the run."""
+    from segtrain.planning.planner import plan_training  # the probes import torch
+    from segtrain.planning.probes import MachineProbes
+
+    cfg, report = prepared.cfg, prepared.report
+    machine = detect_machine(cfg.train.accelerator)
+    prints = fingerprint(report, prepared.split["train"])
+    _, mode, class_weights = labels(cfg, report, prepared.split)
+    probes = MachineProbes(
+        int(report.channels), int(report.num_classes), cfg.model, machine.accelerator, _patch_batches(prepared),
+        cfg.data.ignore_index, cfg.train.weight_decay, cfg.train.seed,
+        mode=mode, loss_options=cfg.loss, class_weights=class_weights,
+    )
+    start = time.perf_counter()
+    plan = plan_training(cfg, fingerprint=prints, train_sizes=prepared.sizes("train"), val_sizes=prepared.sizes("val"),
+                         machine=machine, probes=probes, given=given)
+    spent = {name: round(seconds, 1) for name, seconds in probes.seconds.items()}
+    plan.set("planning_seconds", round(time.perf_counter() - start, 1),
+             "time spent measuring: " + (", ".join(f"{k} {v} s" for k, v in spent.items()) or "nothing measured"))
+    for warning in plan.warnings:
+        logger.warning(f"warning: {warning}")
+    return plan
+
+
+def write_lr_curve(plan: TrainingPlan, folder: Path) -> list[Path]:
+    """``lr_find.csv`` and ``lr_find.png`` of the plan's range test in ``folder`` (if it ran)."""
+    if plan.lr_curve is None:
+        return []
+    from segtrain.planning.lr_finder import plot_curve, write_curve_csv  # matplotlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_curve_csv(plan.lr_curve, folder / "lr_find.csv")
+    plot_curve(plan.lr_curve, plan.lr_suggestion, folder / "lr_find.png")
+    return [folder / "lr_find.csv", folder / "lr_find.png"]
+
+
+def load_plan(path: Path | str) -> TrainingPlan:
+    """A saved ``plan.json`` as a ``TrainingPlan``; a missing or unreadable file is a user error."""
+    try:
+        return TrainingPlan.from_dict(json.loads(Path(path).read_text()))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such plan file; write one with 'segtrain plan DATA -o {path}'") from None
+    except (json.JSONDecodeError, AttributeError, TypeError) as exc:
+        raise UserError(f"{path}: not a plan written by 'segtrain plan' ({exc}); write a new one") from None

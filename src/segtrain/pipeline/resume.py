@@ -1,0 +1,171 @@
+"""Resume: continue a run from its ``last.ckpt``; what it compares, how the plan is extended, whether it ended.
+
+A resumed run must be the run it was: a different dataset, config or option would make another
+run under the same name, so :func:`refuse_changes` refuses them in one line. ``--epochs``,
+``--budget`` and ``--max-steps`` extend it (:func:`extend_plan`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import yaml
+
+from segtrain.config import build_config, load_config
+from segtrain.config.schema import parse_duration
+from segtrain.engine.fit import TrainResult, fit, run_meta
+from segtrain.engine.resume import truncate_histories
+from segtrain.errors import UserError
+from segtrain.inference.predictor import load_checkpoint
+from segtrain.pipeline.options import nested_overrides
+from segtrain.pipeline.prepare import checked, labels, load_plan
+from segtrain.runtime.log import quiet_libraries
+from segtrain.runtime.rundir import RunDir, write_json
+
+logger = logging.getLogger("segtrain")
+
+EXTENDS = ("epochs", "budget", "max_steps")
+"""Options ``resume`` accepts: they extend a run. Every other option must match the run's."""
+
+
+def resume_run(run, data, config, progress, verbose: bool, options: dict) -> TrainResult:
+    """Continue the run in ``run`` from its ``last.ckpt`` (or from the start if it has none)."""
+    rundir = RunDir.open_for_resume(run)
+    cfg = load_config(rundir.config)
+    if cfg.train.devices * cfg.train.num_nodes > 1:
+        raise UserError(f"{rundir.path}: resuming a run of several processes (train.devices x train.num_nodes > 1) "
+                        "is not supported yet; start a new run with --out")
+    refuse_changes(rundir, cfg, data, config, nested_overrides({k: v for k, v in options.items() if k not in EXTENDS}))
+    checkpoint = load_checkpoint(rundir.last) if rundir.last.exists() else None  # weights only: runs no code
+    plan = load_plan(rundir.plan)
+    stems = json.loads(rundir.split.read_text())
+    report = checked(cfg.data.root, cfg.data.num_classes)
+    samples = {s.stem: s for s in report.samples}
+    missing = [s for split in ("train", "val") for s in stems[split] if s not in samples]
+    if missing:
+        raise UserError(f"{cfg.data.root}: {len(missing)} image(s) of the run are missing (e.g. {missing[0]}); "
+                        "restore them to resume")
+    quiet_libraries(verbose)
+    if checkpoint is not None:
+        meta, step = checkpoint["segtrain"], int(checkpoint.get("global_step", 0))
+    else:  # killed before the first checkpoint: start again from the beginning
+        spec, mode, class_weights = labels(cfg, report, stems)
+        meta, step = run_meta(cfg, report, spec, mode, class_weights, plan), 0
+    del checkpoint
+    truncate_histories(rundir.path, step)
+    rundir.record_command()
+    extend = extend_plan(plan, options, step, rundir)
+    if extend is None and finished(rundir, step):
+        raise UserError(f"{rundir.path}: the run has finished ({step} steps); pass --epochs, --budget or "
+                        "--max-steps to train it longer")
+    if extend is not None:
+        cfg = cfg.model_copy(deep=True)
+        for name in ("epochs", "budget_s", "max_steps"):
+            setattr(cfg.train, name, extend.get(name))
+        meta = {**meta, "total_steps": plan["total_steps"], "config": cfg.model_dump(mode="json")}
+        write_json(rundir.plan, plan.to_dict())
+    logger.info(f"resuming {rundir.path} at step {step}" + (" (extended: " + ", ".join(
+        f"{k} {v}" for k, v in extend.items() if v is not None) + ")" if extend else ""))
+    return fit(rundir, cfg, meta, report, samples, stems, plan, progress,
+               resume_from=rundir.last if step else None,
+               extend_to_steps=plan["total_steps"] if extend is not None else None)
+
+
+def refuse_changes(rundir, cfg, data, config, nested: dict) -> None:
+    """A different dataset, config or option would make a different run: refuse it in one line."""
+    if data is not None and Path(data).resolve() != Path(cfg.data.root).resolve():
+        raise UserError(f"{rundir.path} was trained on {cfg.data.root}, not {data}; leave DATA out to resume it, "
+                        "or start a new run with --out")
+    for section, key, value in _config_values(config):
+        ours = getattr(getattr(cfg, section), key)
+        if section != "data" and key not in ("epochs", "budget_s", "max_steps") and _differs(ours, value):
+            raise UserError(f"{config}: {section}.{key} is {value!r} but {rundir.path} was trained with {ours!r}; "
+                            "a run resumes with its own config: start a new run with --out")
+    for section, values in nested.items():
+        for key, value in values.items():
+            if value is None:
+                continue
+            ours = getattr(getattr(cfg, section), key)
+            if key == "split_file":
+                continue  # the run's split.json is what it uses
+            if _differs(ours, value):
+                flag = "--" + key.replace("_", "-")
+                raise UserError(f"{flag} {value}: {rundir.path} was trained with {section}.{key}={ours}; a resumed "
+                                f"run keeps its settings: leave {flag} out, or start a new run with --out")
+
+
+def extend_plan(plan, options, step, rundir):
+    """Apply ``--epochs`` / ``--budget`` / ``--max-steps`` to the plan of a resumed run (None if none given)."""
+    given = {k: options.get(k) for k in EXTENDS if options.get(k) is not None}
+    if not given:
+        return None
+    steps_per_epoch = int(plan["steps_per_epoch"])
+    done_epochs = step // steps_per_epoch
+    extend = {"epochs": None, "budget_s": None, "max_steps": None}
+    if "epochs" in given:
+        epochs = int(given["epochs"])
+        if epochs <= done_epochs:
+            raise UserError(f"--epochs {epochs}: {rundir.path} has already trained {done_epochs} epochs; "
+                            f"give more than {done_epochs}")
+        extend["epochs"] = epochs
+        plan.set("epochs", epochs, f"extended by --resume (was {plan['epochs']})", "user")
+        plan.set("total_steps", epochs * steps_per_epoch, "epochs x steps per epoch", "user")
+    if "budget" not in given and plan.get("budget_s") is not None:
+        plan.set("budget_s", None, "replaced by --epochs / --max-steps on --resume", "user")
+    if "max_steps" in given:
+        extend["max_steps"] = int(given["max_steps"])
+        if extend["max_steps"] <= step:
+            raise UserError(f"--max-steps {extend['max_steps']}: {rundir.path} is already at step {step}")
+        plan.set("total_steps", extend["max_steps"], "extended by --resume", "user")
+    if "budget" in given:
+        try:
+            budget = parse_duration(given["budget"])
+        except ValueError as exc:
+            raise UserError(f"--budget: {exc}") from None
+        extend["budget_s"] = budget
+        plan.set("budget_s", budget, "extended by --resume: more training time", "user")
+        step_s = float(plan.get("step_seconds") or 1.0)
+        plan.set("total_steps", step + int(budget / step_s), "estimated from the budget; re-planned while training",
+                 "user")
+        if "epochs" not in given:
+            plan.set("epochs", -1, "until the budget is used", "user")
+    return extend
+
+
+def finished(rundir, step: int) -> bool:
+    """Whether the run's events record a stop at ``step`` (a run ended, not killed)."""
+    path = rundir.path / "events.jsonl"
+    if not path.exists():
+        return False
+    for line in path.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("kind") == "stop" and int(event.get("step", -1)) == step:
+            return True
+    return False
+
+
+def _differs(ours, value) -> bool:
+    if isinstance(value, float) and isinstance(ours, (int, float)):
+        return abs(ours - value) > 1e-12 * abs(value)
+    return ours != value
+
+
+def _config_values(config):
+    """``(section, key, value)`` for every value a ``--config`` (path, dict or config) sets, validated."""
+    if config is None:
+        return []
+    if hasattr(config, "model_dump"):
+        raw = config.model_dump(mode="json")
+    elif isinstance(config, dict):
+        raw = config
+    else:
+        load_config(config)  # one clear line if it is not a valid config
+        raw = yaml.safe_load(Path(config).read_text()) or {}
+    validated = build_config(raw, source=str(config))
+    return [(section, key, getattr(getattr(validated, section), key))
+            for section, values in raw.items() if isinstance(values, dict) for key in values]

@@ -1,0 +1,85 @@
+"""The training run of ``train``: prepare, plan, create the run folder, fit, then score and report.
+
+A new run (:func:`train_new`), a further process of a multi-process run (:func:`join`) and the
+end of every run (:func:`finish`: the test split, touched once, then ``report.html``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from segtrain.config import load_config, save_config
+from segtrain.engine.fit import TrainResult, fit, resolve_run_config, run_meta
+from segtrain.evaluation.split import evaluate_run
+from segtrain.pipeline.prepare import Prepared, checked, labels, load_plan, make_plan, prepare, write_lr_curve
+from segtrain.reporting.html import build_report
+from segtrain.runtime.log import quiet_libraries
+from segtrain.runtime.ranks import rank, wait_until_prepared
+from segtrain.runtime.rundir import RunDir, write_json
+
+logger = logging.getLogger("segtrain")
+
+
+def train_new(data, out, config, plan, overwrite: bool, progress, verbose: bool, options: dict) -> TrainResult:
+    """Check, split, plan and train into a new run folder ``out`` (nothing is written before the plan stands)."""
+    if rank() > 0:  # another process of a multi-process run: join the run the first one prepares
+        return join(Path(out), verbose)
+    given = load_plan(plan) if plan is not None else None
+    RunDir.check_free(out, overwrite)
+    prepared = prepare(data, config, options)
+    quiet_libraries(verbose)
+    planned = make_plan(prepared, given)  # may refuse: nothing written yet
+    run = RunDir.create(out, overwrite=overwrite)
+    run.record_command()
+    write_json(run.split, prepared.split)
+    write_json(run.plan, planned.to_dict())
+    write_lr_curve(planned, run.path)
+    logger.info(planned.format())
+    return _fit(prepared, run, planned, progress)
+
+
+def _fit(prepared: Prepared, run: RunDir, plan, progress) -> TrainResult:
+    cfg, report, split_stems = prepared.cfg, prepared.report, prepared.split
+    spec, mode, class_weights = labels(cfg, report, split_stems)
+    resolved = resolve_run_config(cfg, report, spec, plan)
+    save_config(resolved, run.config)
+    meta = run_meta(resolved, report, spec, mode, class_weights, plan)
+    return fit(run, resolved, meta, report, prepared.samples, split_stems, plan, progress)
+
+
+def join(out: Path, verbose: bool = False) -> TrainResult:
+    """Train as a further process of a multi-process run, from what the first process wrote.
+
+    The first process checks, splits and plans, writes the run folder and starts training;
+    this one waits for that, reads the same config, plan and split, and trains its share. It
+    writes nothing.
+    """
+    quiet_libraries(verbose)
+    run = RunDir(out)
+    wait_until_prepared(run.path)
+    cfg, planned = load_config(run.config), load_plan(run.plan)
+    stems = json.loads(run.split.read_text())
+    report = checked(cfg.data.root, cfg.data.num_classes)
+    samples = {s.stem: s for s in report.samples}
+    spec, mode, class_weights = labels(cfg, report, stems)
+    meta = run_meta(cfg, report, spec, mode, class_weights, planned)
+    return fit(run, cfg, meta, report, samples, stems, planned, progress=False)
+
+
+def finish(result: TrainResult) -> TrainResult:
+    """End a run: score its best checkpoint on the test split, then write ``report.html``.
+
+    The test split is touched here, once training is over, and nowhere before. A run with an
+    empty test split or without any checkpoint gets a report without test results. Under
+    several processes only the one that writes files does this. Returns ``result`` with
+    ``evaluation`` and ``report`` filled in.
+    """
+    if not result.rank_zero:
+        return result
+    stems = json.loads(RunDir(result.run).split.read_text())
+    if stems.get("test") and Path(result.best_checkpoint).exists():
+        result.evaluation = evaluate_run(result.run)
+    result.report = build_report(Path(result.run))
+    return result

@@ -1,0 +1,118 @@
+"""The planner's measurements on this machine, gathered behind one object.
+
+:class:`MachineProbes` answers the planner's questions (how fast is a step, does bf16 agree with
+float32, how much memory does a step take, which batch fits on the GPU, what does the
+learning-rate range test suggest) with real steps of the real network, caching each answer.
+The planner only sees this interface, so tests can hand it a stand-in with known numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator
+
+import torch
+
+from segtrain.config.schema import ModelConfig
+
+LR_TEST_STEPS = 100
+"""Steps of the range test, from 1e-7 towards 10 (it stops early when the loss diverges)."""
+
+
+class MachineProbes:
+    """Measurements for one network on one device.
+
+    Parameters
+    ----------
+    batches : callable
+        ``batches(batch_size, patch, count)`` -> iterator of ``count`` real training batches
+        ``(images, masks)``; used by the range test only.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, model_config: ModelConfig, device: str,
+                 batches: Callable[[int, int, int], Iterator], ignore_index: int | None = None,
+                 weight_decay: float = 1e-4, seed: int = 0, mode: str | None = None, loss_options=None,
+                 class_weights: list[float] | None = None):
+        from segtrain.models.decision import mode_of
+
+        self.in_channels, self.num_classes, self.model_config = in_channels, num_classes, model_config
+        self.mode = mode or mode_of(num_classes)
+        self.loss_options, self.class_weights = loss_options, class_weights
+        self.device, self.batches, self.ignore_index = device, batches, ignore_index
+        self.weight_decay, self.seed = weight_decay, seed
+        self._cache: dict = {}
+        self.seconds: dict[str, float] = {}
+
+    def _cached(self, key, compute):
+        if key not in self._cache:
+            start = time.perf_counter()
+            self._cache[key] = compute()
+            self.seconds[key[0]] = self.seconds.get(key[0], 0.0) + time.perf_counter() - start
+        return self._cache[key]
+
+    def speed(self, batch: int, patch: int, bf16: bool, channels_last: bool) -> tuple[float, float]:
+        from segtrain.planning.measurements import time_steps
+
+        return self._cached(("speed", batch, patch, bf16, channels_last), lambda: time_steps(
+            self.in_channels, self.num_classes, self.model_config, batch, patch, self.device, bf16, channels_last))
+
+    def agreement(self, batch: int, patch: int) -> tuple[float, float]:
+        from segtrain.planning.measurements import precision_agreement
+
+        return self._cached(("agreement", batch, patch), lambda: precision_agreement(
+            self.in_channels, self.num_classes, self.model_config, batch, patch, self.device))
+
+    def memory(self, patch: int, bf16: bool, channels_last: bool):
+        from segtrain.planning.batch import measure_cpu_memory
+
+        return self._cached(("memory", patch, bf16, channels_last), lambda: measure_cpu_memory(
+            self.in_channels, self.num_classes, self.model_config, patch, bf16, channels_last))
+
+    def available_memory(self) -> int:
+        from segtrain.runtime.env import available_memory_bytes
+
+        return available_memory_bytes()
+
+    def gpu_batch(self, patch: int, bf16: bool, channels_last: bool, cap: int):
+        from segtrain.planning.batch import free_gpu, gpu_try_batch, largest_fitting_batch
+        from segtrain.planning.measurements import build_step
+
+        def compute():
+            with torch.random.fork_rng(devices=[]):
+                make_step = build_step(self.in_channels, self.num_classes, self.model_config, self.device, bf16, channels_last)
+                result = largest_fitting_batch(gpu_try_batch(make_step, patch), cap, free_gpu)
+                del make_step
+                free_gpu()
+                return result
+
+        return self._cached(("gpu_batch", patch, bf16, channels_last, cap), compute)
+
+    def lr_test(self, batch: int, patch: int, bf16: bool, channels_last: bool, optimizer: str, loss: str):
+        """Run the range test on real training patches; returns ``(LRCurve, LRSuggestion)``."""
+        return self._cached(("lr_test", batch, patch, bf16, channels_last, optimizer, loss),
+                            lambda: self._lr_test(batch, patch, bf16, channels_last, optimizer, loss))
+
+    def _lr_test(self, batch, patch, bf16, channels_last, optimizer_name, loss_name):
+        from segtrain.optim.optimizers import build_optimizer
+        from segtrain.losses import build_loss
+        from segtrain.models import build_model
+        from segtrain.planning.lr_finder import lr_range_test, suggest_lr
+        from segtrain.planning.measurements import autocast
+
+        memory = torch.channels_last if channels_last else torch.contiguous_format
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = build_model(self.in_channels, self.num_classes, self.model_config, self.mode)
+            model = model.to(self.device).to(memory_format=memory)
+            optimizer = build_optimizer(optimizer_name, model, 1e-7, self.weight_decay)
+            source = iter(self.batches(batch, patch, LR_TEST_STEPS))
+
+            def next_batch():
+                images, masks = next(source)[:2]
+                return images.to(self.device, memory_format=memory), masks.to(self.device)
+
+            loss = build_loss(loss_name, self.mode, ignore_index=self.ignore_index, options=self.loss_options,
+                              class_weights=self.class_weights)  # the boundary term at full weight: no warm-up
+            curve = lr_range_test(model, optimizer, next_batch, loss,
+                                  num_steps=LR_TEST_STEPS, autocast=lambda: autocast(self.device, bf16))
+        return curve, suggest_lr(curve.lrs, curve.losses)
