@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from segtrain.data.check.dataset import CheckReport, check_dataset
 from segtrain.data.convert import convert_instances as _convert_instances
 from segtrain.errors import UserError
-from segtrain.synth.horizon import synthesize_horizon
+from segtrain.synthetic.horizon import synthesize_horizon
 
 logger = logging.getLogger("segtrain")
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from segtrain.synth import _scenes as sc
+from segtrain.synthetic import _scenes as sc
 from segtrain.errors import UserError
 
 F32 = np.float32

@@ -1,4 +1,4 @@
-"""Tests for segtrain.synth.horizon: the procedural horizon dataset."""
+"""Tests for segtrain.synthetic.horizon: the procedural horizon dataset."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segtrain.synth.horizon import synthesize_horizon
+from segtrain.synthetic.horizon import synthesize_horizon
 from segtrain.errors import UserError
 
 

@@ -1,11 +1,11 @@
-"""Building blocks for the procedural horizon scenes of :mod:`segtrain.synth.horizon`.
+"""Building blocks for the procedural horizon scenes of :mod:`segtrain.synthetic.horizon`.
 
 Everything here is vectorised numpy over whole rows of a ``size x size`` frame (see
 :meth:`Geometry.crop`); images are ``(3, H, W)`` float32. Geometry is
 expressed in image-width units in a frame rolled with the camera: ``u`` runs along the
 horizon and ``vc`` is the distance below it (negative above), so ``alt = -vc`` is the
 height above the horizon. Colours are float32 RGB, roughly in [0, 1] (sun glare may
-exceed 1 until the tone curve in :mod:`segtrain.synth.horizon` compresses it).
+exceed 1 until the tone curve in :mod:`segtrain.synthetic.horizon` compresses it).
 """
 
 from __future__ import annotations
