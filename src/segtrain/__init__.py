@@ -15,6 +15,7 @@ Importing the package is cheap: the verbs (and torch behind them) load on first 
 from __future__ import annotations
 
 from segtrain._version import __version__
+from segtrain.errors import UserError
 
 _VERBS = ("check", "plan", "lr_find", "train", "resume", "evaluate", "predict", "doctor", "report", "demo", "synth")
 
@@ -22,12 +23,8 @@ __all__ = [*_VERBS, "UserError", "__version__"]
 
 
 def __getattr__(name: str):
-    if name in _VERBS:
+    if name in _VERBS:  # PEP 562: the verbs (and torch behind them) load on first use
         from segtrain import api
 
         return getattr(api, name)
-    if name == "UserError":
-        from segtrain.errors import UserError
-
-        return UserError
     raise AttributeError(f"module 'segtrain' has no attribute {name!r}")

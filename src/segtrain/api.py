@@ -12,12 +12,21 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from segtrain.data.check.dataset import CheckReport, check_dataset
+from segtrain.data.check.dataset import check_dataset
+from segtrain.data.check.report import CheckReport
 from segtrain.data.convert import convert_instances as _convert_instances
 from segtrain.errors import UserError
+from segtrain.pipeline.doctor import doctor_run
+from segtrain.pipeline.options import BY_NAME as OPTIONS_BY_NAME
+from segtrain.pipeline.options import OPTIONS
+from segtrain.runtime.rundir import RunDir, created_mark, output_error, remove_created, write_json
 from segtrain.synthetic.horizon import synthesize_horizon
 
 logger = logging.getLogger("segtrain")
+
+__all__ = ["OPTIONS", "OPTIONS_BY_NAME", "created_mark", "output_error", "remove_created"]
+"""Besides the verbs, what the CLI reads from here: the option table (its flags and help) and the
+output bookkeeping of its exit policy (a refused command removes the run folder it created)."""
 
 
 def synth(out: Path | str, n: int = 200, size: int = 256, seed: int = 0, classes: int = 2) -> Path:
@@ -60,7 +69,6 @@ def plan(data: Path | str, out: Path | str | None = None, *, config=None, **opti
     ``lr_find.png`` beside it. ``options`` are the same as :func:`train`'s.
     """
     from segtrain.pipeline.prepare import make_plan, prepare, write_lr_curve
-    from segtrain.runtime.rundir import write_json
 
     result = make_plan(prepare(data, config, options))
     if out is not None:
@@ -144,8 +152,6 @@ def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test
 
 def doctor(run: Path | str) -> dict[str, Any]:
     """Findings about a run from its histories (also a killed run); writes ``findings.json``."""
-    from segtrain.pipeline.doctor import doctor_run
-
     return doctor_run(run)
 
 
@@ -161,7 +167,6 @@ def predict(run: Path | str, inputs: Sequence[Path | str], out: Path | str, prob
     too large for memory is predicted by windows into ``out/<stem>.tif`` (:mod:`segtrain.inference.large`)."""
     from segtrain.inference.files import expand_inputs, predict_files
     from segtrain.inference.predictor import Predictor
-    from segtrain.runtime.rundir import RunDir
 
     files = expand_inputs(inputs)
     predictor = Predictor.from_checkpoint(RunDir.open(run).checkpoint())

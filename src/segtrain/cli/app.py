@@ -14,7 +14,14 @@ from typing import List, Optional
 
 import typer
 
+from segtrain import api
+from segtrain._text import format_seconds
+from segtrain._version import __version__
+from segtrain.cli.exits import run
+from segtrain.cli.options import flag, gather
+from segtrain.cli.summary import print_summary
 from segtrain.errors import DataError, UserError
+from segtrain.runtime.log import setup_console
 
 app = typer.Typer(
     add_completion=False,
@@ -30,11 +37,11 @@ app.add_typer(convert_app, name="convert")
 
 logger = logging.getLogger("segtrain")
 
+CONFIG = typer.Option(None, "--config", help="A YAML config; options given here override it.")
+
 
 def _version(value: bool) -> None:
     if value:
-        from segtrain._version import __version__
-
         sys.stdout.write(f"segtrain {__version__}\n")
         raise typer.Exit()
 
@@ -47,8 +54,6 @@ def _main(
 
 
 def _console(quiet: bool = False, verbose: bool = False) -> None:
-    from segtrain.runtime.log import setup_console
-
     setup_console(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
 
 
@@ -66,8 +71,6 @@ def synth_horizon(
 ) -> None:
     """Synthetic outdoor scenes with exact sky masks (1 = sky)."""
     _console()
-    from segtrain import api
-
     api.synth(out, n=n, size=size, seed=seed, classes=classes)
     logger.info(f"wrote {n} images to {out / 'images'} and masks to {out / 'masks'}")
 
@@ -81,8 +84,6 @@ def convert_instances(
 ) -> None:
     """Instance masks (one id per object) to class masks segtrain trains on; DATA is not changed."""
     _console()
-    from segtrain import api
-
     result = api.convert_instances(data, out, to=to)
     logger.info(f"wrote {result['pairs']} images and {to} masks ({result['objects']} objects) to {out}; "
                 f"train with: segtrain train {out} --out RUN")
@@ -96,8 +97,6 @@ def check(
 ) -> None:
     """Check every image and mask in one pass; exit code 2 if anything is wrong."""
     _console()
-    from segtrain import api
-
     report = api.check(data, num_classes=num_classes)
     if as_json:
         _print_json(report.to_dict())
@@ -110,78 +109,22 @@ def check(
         raise DataError(report.problems)
 
 
-# Options shared by plan, lr-find and train: each overrides the planned value.
-_EPOCHS = typer.Option(None, "--epochs", help="Number of epochs (planned from --budget when absent).")
-_BATCH = typer.Option(None, "--batch-size", help="Patches per forward pass (planned: the largest that fits and pays).")
-_ACCUMULATE = typer.Option(None, "--accumulate", help="Micro-batches per weight update; effective batch = batch x this.")
-_LR = typer.Option(None, "--lr", help="Initial (or peak) learning rate (planned by the range test).")
-_PATCH = typer.Option(None, "--patch-size", help="Side of the square training patches.")
-_BUDGET = typer.Option(None, "--budget", help="Wall-clock training budget, e.g. 90s, 5m, 1h.")
-_MAX_STEPS = typer.Option(None, "--max-steps", help="Stop after this many weight updates.")
-_STEPS = typer.Option(None, "--steps-per-epoch", help="Weight updates per epoch (default ceil(patches / effective batch)).")
-_OPTIMIZER = typer.Option(None, "--optimizer", help="adamw, adam or sgd.")
-_SCHEDULE = typer.Option(None, "--schedule", help="constant, step, exponential, poly, cosine, onecycle or plateau.")
-_LOSS = typer.Option(
-    None, "--loss",
-    help="Loss terms: ce, dice, jaccard, tversky, focal, lovasz, boundary; combine as dice+ce or dice:1,focal:0.5.")
-_CLASS_WEIGHTS = typer.Option(
-    None, "--class-weights",
-    help="Cross-entropy class weights: none, frequency (from the training masks), or one per class: 1,5,5.")
-_PRECISION = typer.Option(None, "--precision", help="32, bf16-mixed or 16-mixed (planned: the fastest that agrees with float32).")
-_NORM = typer.Option(None, "--norm", help="batch, instance, group or none.")
-_NO_LR_FIND = typer.Option(False, "--no-lr-find", help="Skip the learning-rate range test; use the stated default.")
-_CLASSES = typer.Option(None, "--num-classes", help="Number of classes (inferred when absent).")
-_SPLIT = typer.Option(None, "--split", help="A split.json to use.")
-_SEED = typer.Option(None, "--seed", help="Random seed (default 0).")
-_CONFIG = typer.Option(None, "--config", help="A YAML config; options given here override it.")
-
-
-_PLAN_OPTIONS = (
-    "epochs", "batch_size", "accumulate", "lr", "patch_size", "budget", "max_steps", "steps_per_epoch", "optimizer",
-    "schedule", "loss", "precision", "norm", "num_classes", "split", "seed", "class_weights",
-)
-_TRAIN_ONLY = ("threshold", "tune_threshold", "clip_grad", "init", "logger", "devices", "num_nodes", "strategy",
-               "num_workers", "cache_mb", "compile")
-
-
-def _class_weights(text: str | None):
-    if text is None or text.strip().lower() in ("none", "frequency"):
-        return None if text is None else text.strip().lower()
-    try:
-        return [float(w) for w in text.split(",")]
-    except ValueError:
-        raise UserError(f"--class-weights {text!r}: write none, frequency, or one number per class like 1,5,5") from None
-
-
-def _options(values: dict) -> dict:
-    """The planning options among a command's arguments; ``--no-lr-find`` becomes ``lr_find=False``."""
-    options = {name: values[name] for name in _PLAN_OPTIONS}
-    options["lr_find"] = False if values["no_lr_find"] else None
-    options["class_weights"] = _class_weights(values["class_weights"])
-    for name in _TRAIN_ONLY:
-        if name in values:  # an unset flag (False) is "not given"; 0 is a value
-            options[name] = None if values[name] is False else values[name]
-    return options
-
-
 @app.command()
 def plan(
     data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder holding images/ and masks/."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the plan here as JSON (with lr_find.csv/png beside it)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
-    epochs: Optional[int] = _EPOCHS, batch_size: Optional[int] = _BATCH, accumulate: Optional[int] = _ACCUMULATE,
-    lr: Optional[float] = _LR, patch_size: Optional[int] = _PATCH, budget: Optional[str] = _BUDGET,
-    max_steps: Optional[int] = _MAX_STEPS, steps_per_epoch: Optional[int] = _STEPS,
-    optimizer: Optional[str] = _OPTIMIZER, schedule: Optional[str] = _SCHEDULE, loss: Optional[str] = _LOSS,
-    precision: Optional[str] = _PRECISION, norm: Optional[str] = _NORM, no_lr_find: bool = _NO_LR_FIND,
-    num_classes: Optional[int] = _CLASSES, split: Optional[Path] = _SPLIT, seed: Optional[int] = _SEED,
-    class_weights: Optional[str] = _CLASS_WEIGHTS, config: Optional[Path] = _CONFIG,
+    epochs: Optional[int] = flag("epochs"), batch_size: Optional[int] = flag("batch_size"), accumulate: Optional[int] = flag("accumulate"),
+    lr: Optional[float] = flag("lr"), patch_size: Optional[int] = flag("patch_size"), budget: Optional[str] = flag("budget"),
+    max_steps: Optional[int] = flag("max_steps"), steps_per_epoch: Optional[int] = flag("steps_per_epoch"),
+    optimizer: Optional[str] = flag("optimizer"), schedule: Optional[str] = flag("schedule"), loss: Optional[str] = flag("loss"),
+    precision: Optional[str] = flag("precision"), norm: Optional[str] = flag("norm"), no_lr_find: bool = flag("lr_find"),
+    num_classes: Optional[int] = flag("num_classes"), split: Optional[Path] = flag("split"), seed: Optional[int] = flag("seed"),
+    class_weights: Optional[str] = flag("class_weights"), config: Optional[Path] = CONFIG,
 ) -> None:
     """Plan a training run from the data and this machine: every number with its reason."""
     _console(quiet=as_json)
-    from segtrain import api
-
-    options = _options(locals())
+    options = gather(locals())
     result = api.plan(data, out, config=config, **options)
     if as_json:
         _print_json(result.to_dict())
@@ -196,20 +139,14 @@ def lr_find(
     data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder holding images/ and masks/."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Folder for lr_find.csv and lr_find.png."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
-    batch_size: Optional[int] = _BATCH, patch_size: Optional[int] = _PATCH, optimizer: Optional[str] = _OPTIMIZER,
-    loss: Optional[str] = _LOSS, precision: Optional[str] = _PRECISION, norm: Optional[str] = _NORM,
-    num_classes: Optional[int] = _CLASSES, split: Optional[Path] = _SPLIT, seed: Optional[int] = _SEED,
-    class_weights: Optional[str] = _CLASS_WEIGHTS, config: Optional[Path] = _CONFIG,
+    batch_size: Optional[int] = flag("batch_size"), patch_size: Optional[int] = flag("patch_size"), optimizer: Optional[str] = flag("optimizer"),
+    loss: Optional[str] = flag("loss"), precision: Optional[str] = flag("precision"), norm: Optional[str] = flag("norm"),
+    num_classes: Optional[int] = flag("num_classes"), split: Optional[Path] = flag("split"), seed: Optional[int] = flag("seed"),
+    class_weights: Optional[str] = flag("class_weights"), config: Optional[Path] = CONFIG,
 ) -> None:
     """Learning-rate range test: the rate grows from 1e-7 towards 10; suggests a rate and plots the curve."""
     _console(quiet=as_json)
-    from segtrain import api
-
-    result = api.lr_find(
-        data, out, config=config, batch_size=batch_size, patch_size=patch_size, optimizer=optimizer, loss=loss,
-        precision=precision, norm=norm, num_classes=num_classes, split=split, seed=seed,
-        class_weights=_class_weights(class_weights),
-    )
+    result = api.lr_find(data, out, config=config, **gather(locals()))
     if as_json:
         _print_json(result)
         return
@@ -226,38 +163,24 @@ def train(
         None, "--resume", help="Continue this run folder from its last checkpoint; with --epochs, --budget or "
                                "--max-steps, train a finished run longer."),
     plan_file: Optional[Path] = typer.Option(None, "--plan", help="A plan.json from 'segtrain plan'; options given here override it."),
-    epochs: Optional[int] = _EPOCHS, batch_size: Optional[int] = _BATCH, accumulate: Optional[int] = _ACCUMULATE,
-    lr: Optional[float] = _LR, patch_size: Optional[int] = _PATCH, budget: Optional[str] = _BUDGET,
-    max_steps: Optional[int] = _MAX_STEPS, steps_per_epoch: Optional[int] = _STEPS,
-    optimizer: Optional[str] = _OPTIMIZER, schedule: Optional[str] = _SCHEDULE, loss: Optional[str] = _LOSS,
-    precision: Optional[str] = _PRECISION, norm: Optional[str] = _NORM, no_lr_find: bool = _NO_LR_FIND,
-    num_classes: Optional[int] = _CLASSES, split: Optional[Path] = _SPLIT, seed: Optional[int] = _SEED,
-    class_weights: Optional[str] = _CLASS_WEIGHTS, config: Optional[Path] = _CONFIG,
-    clip_grad: Optional[float] = typer.Option(
-        None, "--clip-grad", help="Clip the gradients' total norm to this value before each update."),
-    init: Optional[str] = typer.Option(None, "--init", help="Weight initialisation: default, kaiming or xavier."),
-    devices: Optional[int] = typer.Option(
-        None, "--devices", help="Processes per node, one per GPU (or CPU processes); the effective batch is "
-                                "batch x accumulate x devices x nodes."),
-    num_nodes: Optional[int] = typer.Option(None, "--num-nodes", help="Machines taking part (torchrun or SLURM start them)."),
-    strategy: Optional[str] = typer.Option(
-        None, "--strategy", help="auto (ddp for several processes), ddp, or ddp_fork (CPU, notebooks)."),
-    logger_name: Optional[str] = typer.Option(
-        None, "--logger", help="csv (metrics.csv and steps.csv, always written) or tensorboard (also event files "
-                               "in RUN/tensorboard; needs the tensorboard package)."),
-    num_workers: Optional[int] = typer.Option(
-        None, "--workers", help="Loader processes that prepare patches while the step runs (planned from the cores; "
-                                "0: the main process)."),
-    cache_mb: Optional[int] = typer.Option(
-        None, "--cache-mb", help="Memory for decoded training images, kept after their first read (planned: a "
-                                 "quarter of the available memory; 0: read every patch's image from disk)."),
-    compile_network: bool = typer.Option(
-        False, "--compile", help="Compile the network with torch.compile (faster steps after a compilation of a "
-                                 "minute or more; measure with bench/throughput.py)."),
-    threshold: Optional[float] = typer.Option(
-        None, "--threshold", help="Probability above which a pixel is foreground (binary, multilabel; default 0.5)."),
-    tune_threshold: bool = typer.Option(
-        False, "--tune-threshold", help="Choose the threshold that maximises validation Dice after training."),
+    epochs: Optional[int] = flag("epochs"), batch_size: Optional[int] = flag("batch_size"), accumulate: Optional[int] = flag("accumulate"),
+    lr: Optional[float] = flag("lr"), patch_size: Optional[int] = flag("patch_size"), budget: Optional[str] = flag("budget"),
+    max_steps: Optional[int] = flag("max_steps"), steps_per_epoch: Optional[int] = flag("steps_per_epoch"),
+    optimizer: Optional[str] = flag("optimizer"), schedule: Optional[str] = flag("schedule"), loss: Optional[str] = flag("loss"),
+    precision: Optional[str] = flag("precision"), norm: Optional[str] = flag("norm"), no_lr_find: bool = flag("lr_find"),
+    num_classes: Optional[int] = flag("num_classes"), split: Optional[Path] = flag("split"), seed: Optional[int] = flag("seed"),
+    class_weights: Optional[str] = flag("class_weights"), config: Optional[Path] = CONFIG,
+    clip_grad: Optional[float] = flag("clip_grad"),
+    init: Optional[str] = flag("init"),
+    devices: Optional[int] = flag("devices"),
+    num_nodes: Optional[int] = flag("num_nodes"),
+    strategy: Optional[str] = flag("strategy"),
+    logger_name: Optional[str] = flag("logger"),
+    num_workers: Optional[int] = flag("num_workers"),
+    cache_mb: Optional[int] = flag("cache_mb"),
+    compile_network: bool = flag("compile"),
+    threshold: Optional[float] = flag("threshold"),
+    tune_threshold: bool = flag("tune_threshold"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     no_report: bool = typer.Option(
         False, "--no-report", help="Stop after training: no test-split evaluation, no report.html (run "
@@ -267,9 +190,7 @@ def train(
 ) -> None:
     """Check, split, plan and train a U-Net; writes the run folder. --resume RUN continues one."""
     _console(quiet, verbose)
-    from segtrain import api
-
-    options = _options({**locals(), "logger": logger_name, "compile": compile_network})
+    options = gather(locals())
     progress = None if not quiet else False
     if resume is not None:
         if out is not None and out.resolve() != resume.resolve():
@@ -284,8 +205,6 @@ def train(
         result = api.train(data, out, config=config, plan=plan_file, overwrite=overwrite,
                            progress=progress, verbose=verbose, report=not no_report, **options)
     if result.rank_zero:  # the other processes of a multi-process run say nothing
-        from segtrain.cli.summary import print_summary
-
         print_summary(result)
 
 
@@ -296,8 +215,6 @@ def doctor(
 ) -> None:
     """Diagnose a run from its recorded histories: divergence, overfitting, underfitting, gradients, data loading."""
     _console(quiet=as_json)
-    from segtrain import api
-
     result = api.doctor(run)
     if as_json:
         _print_json(result)
@@ -314,8 +231,6 @@ def evaluate(
 ) -> None:
     """Score the best checkpoint on whole images of the test split."""
     _console()
-    from segtrain import api
-
     result = api.evaluate(run, data=data, split=split)
     if as_json:
         _print_json(result)
@@ -342,8 +257,6 @@ def report(
 ) -> None:
     """Write RUN/report.html: data, plan, curves, results, findings and provenance in one self-contained page."""
     _console()
-    from segtrain import api
-
     path = api.report(run)
     logger.info(f"report written to {path} (figures also in {path.parent / 'plots'})")
 
@@ -357,8 +270,6 @@ def predict(
 ) -> None:
     """Predict masks for new images by tiled inference."""
     _console()
-    from segtrain import api
-
     written = api.predict(run, inputs, out, probabilities=probabilities)
     logger.info(f"wrote {len(written)} mask(s) to {out}")
 
@@ -371,11 +282,6 @@ def demo(
 ) -> None:
     """Synthesise horizon scenes, train, evaluate on the test split, and say where everything is."""
     _console()
-    from segtrain import api
-    from segtrain._text import format_seconds
-
-    from segtrain.cli.summary import print_summary
-
     result = api.demo(out, budget=budget, n=n)
     print_summary(result["train"])
     logger.info(
@@ -386,56 +292,8 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: a problem the user can fix exits with code 2 and one line on stderr.
-
-    Such problems are :class:`UserError` (one line per problem of a :class:`DataError`), an
-    OSError on an output path (full disk, no permission, read-only, a file in the way) and a
-    usage error (an unknown option, ``--lr abc``). A run folder the command created is removed
-    again, so a refused command changes nothing on disk. ``--help`` exits 0; no arguments show
-    the help (exit code 2); anything else is a bug and shows its traceback (exit code 1).
-    """
-    from typer import Abort, BadParameter, TyperException
-
-    from segtrain.runtime.rundir import created_mark, output_error, remove_created
-
-    mark, code, lines = created_mark(), None, []
-    try:
-        code = app(standalone_mode=False)
-    except UserError as exc:
-        lines = exc.problems if isinstance(exc, DataError) else [str(exc)]
-    except OSError as exc:
-        line = output_error(exc)
-        if line is None:
-            raise
-        lines = [line]
-    except TyperException as exc:  # usage errors, raised as they are without standalone mode
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            exc.show()
-            sys.exit(2)
-        message = exc.format_message()
-        errors = getattr(exc.__cause__, "errors", None)  # typer parses values with pydantic
-        if isinstance(exc, BadParameter) and callable(errors) and errors():
-            first = errors()[0]
-            kind = {"float_parsing": "float", "int_parsing": "integer"}.get(first.get("type"))
-            detail = f"is not a valid {kind}." if kind else f"is not valid: {first.get('msg')}"
-            message = message[: message.index(": ") + 2] + f"{first.get('input')!r} {detail}"
-        elif getattr(exc, "ctx", None) is not None:
-            message = f"{message.rstrip('.')}; see '{exc.ctx.command_path} --help'"
-        lines = [message]
-    except KeyboardInterrupt:
-        code = 130
-    except Abort:  # end of input at a prompt
-        sys.stderr.write("Aborted!\n")
-        sys.exit(1)
-    if code == 130:  # typer turns Ctrl-C into exit code 130
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
-    if not lines:
-        sys.exit(code if isinstance(code, int) else 0)
-    remove_created(mark)
-    for line in lines:
-        sys.stderr.write("error: " + " ".join(str(line).splitlines()) + "\n")
-    sys.exit(2)
+    """Console entry point; the exit codes are :func:`segtrain.cli.exits.run`'s."""
+    run(app)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from segtrain._text import format_seconds
+
 logger = logging.getLogger("segtrain")
 
 _CLASS_COLUMNS = ("iou", "dice", "precision", "recall")
@@ -18,8 +20,6 @@ def summary_tables(result) -> list:
     """Rich tables for a :class:`segtrain.engine.fit.TrainResult`: the run, then test scores per class."""
     from rich import box
     from rich.table import Table
-
-    from segtrain._text import format_seconds
 
     run = Table(box=None, show_header=False, title="run summary", title_justify="left", title_style="bold",
                 padding=(0, 2), pad_edge=False)

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from segtrain.config.schema import SegtrainConfig
 from segtrain.errors import UserError
 
 
-# How the command line spells the config keys it sets, for errors in options.
-OPTION_NAMES = {
-    "train.epochs": "--epochs", "train.batch_size": "--batch-size", "train.accumulate": "--accumulate",
-    "train.lr": "--lr", "train.patch_size": "--patch-size", "train.budget_s": "--budget",
-    "train.max_steps": "--max-steps", "train.steps_per_epoch": "--steps-per-epoch", "train.optimizer": "--optimizer",
-    "train.schedule": "--schedule", "train.loss": "--loss", "train.precision": "--precision",
-    "train.seed": "--seed", "train.threshold": "--threshold", "model.norm": "--norm",
-    "data.num_classes": "--num-classes", "data.split_file": "--split", "loss.class_weights": "--class-weights",
-}
-
-
-def config_errors(exc: Exception, options: bool = False) -> str:
+def config_errors(exc: Exception, names: Mapping[str, str] | None = None) -> str:
     """One line summarising a pydantic ``ValidationError``: ``key: what is wrong (got value)``.
 
-    With ``options``, keys set by command-line options are named as the options (``--lr``).
+    ``names`` maps config keys to the options that set them (``{"train.lr": "--lr"}``): such keys
+    are named as the options, also inside the messages.
     """
     errors = getattr(exc, "errors", None)
     if not callable(errors):
@@ -37,26 +27,32 @@ def config_errors(exc: Exception, options: bool = False) -> str:
             msg = "unknown key; remove it or fix its spelling"
         elif where and "input" in err and not isinstance(err["input"], (dict, list)) and str(err["input"]) not in msg:
             msg += f" (got {err['input']!r})"
-        if options:
-            where = OPTION_NAMES.get(where, where)
-            for key, option in OPTION_NAMES.items():
+        if names:
+            key = next((k for k in names if where == k or where.startswith(k + ".")), None)
+            if key is not None:  # a member of a union (``loss.class_weights.list[float]``) is its option too
+                if any(part.startswith(names[key] + ": ") for part in parts):
+                    continue  # one line per option: the first member's complaint says what to write
+                where = names[key]
+            for key, option in names.items():
                 msg = re.sub(rf"\b{re.escape(key)}\b", option, msg)
         parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts)
 
 
-def build_config(data: dict[str, Any], source: str = "config") -> SegtrainConfig:
+def build_config(data: dict[str, Any], source: str = "config", names: Mapping[str, str] | None = None
+                 ) -> SegtrainConfig:
     """Validate a nested dict into a config, raising :class:`UserError` on any problem.
 
-    ``source`` names where the values came from (a file); ``"options"`` names each key by its option.
+    ``source`` names where the values came from (a file); with ``names`` (config key -> option,
+    see :func:`config_errors`) the values came from options, and each key is named by its option.
     """
     from pydantic import ValidationError
 
     try:
         return SegtrainConfig.model_validate(data)
     except ValidationError as exc:
-        if source == "options":
-            raise UserError(config_errors(exc, options=True)) from None
+        if names:
+            raise UserError(config_errors(exc, names)) from None
         raise UserError(f"{source}: {config_errors(exc)}") from None
 
 

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from segtrain.config.loss_spec import parse_loss_spec
+
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
 
 
@@ -199,8 +201,6 @@ class TrainConfig(_Strict):
     def _loss(cls, value):
         if value is None:
             return None
-        from segtrain.config.loss_spec import parse_loss_spec
-
         parse_loss_spec(value)  # one clear line for an unknown term or a bad weight
         return "".join(value.split()).lower()
 

@@ -1,6 +1,6 @@
 """The dataset fingerprint: the facts about the training images that drive the plan.
 
-Computed from a :class:`~segtrain.data.check.dataset.CheckReport` (which has read every file once)
+Computed from a :class:`~segtrain.data.check.report.CheckReport` (which has read every file once)
 for the images of one split, so planning reads nothing again.
 """
 

@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 
 from segtrain.data.discovery import Sample
+from segtrain.data.label_mapping import apply_label_mapping
+from segtrain.data.multilabel import read_multilabel
+from segtrain.data.readers import read_mask
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,7 @@ class LabelSpec:
 
 def read_labels(sample: Sample, spec: LabelSpec) -> np.ndarray:
     """The labels of one sample: ``(H, W)`` int64 class indices, or ``(L, H, W)`` 0/1 for multilabel masks."""
-    from segtrain.data.check.dataset import apply_label_mapping
-    from segtrain.data.readers import read_mask
-
     if spec.multilabel:
-        from segtrain.data.multilabel import read_multilabel
-
         return read_multilabel(sample, spec.multilabel).astype(np.int64)
     raw = read_mask(sample.mask, colour=True) if spec.colour else read_mask(sample.mask)
     return apply_label_mapping(raw, spec.mapping)

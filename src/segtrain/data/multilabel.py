@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from segtrain.data.discovery import Sample
-from segtrain.data.readers import TIFF_EXTS, ReadError
+from segtrain.data.readers import TIFF_EXTS, ReadError, read_image, read_mask
 
 _BINARY = ({0, 1}, {0, 255})
 
@@ -73,8 +73,6 @@ def read_multilabel(sample: Sample, names: list[str] | tuple[str, ...]) -> np.nd
         A missing label file, a TIFF with another number of pages, a channel that is not
         0/1 or 0/255, or channels of different sizes.
     """
-    from segtrain.data.readers import read_mask
-
     if sample.labels:
         files = dict(sample.labels)
         missing = [n for n in names if n not in files]
@@ -114,8 +112,6 @@ def check_multilabel(samples: list[Sample], report) -> None:
     ``report.class_pixels`` counts the pixels of each label and
     ``report.class_pixels_per_image[stem]`` is ``[pixels with no label, pixels of label 0, ...]``.
     """
-    from segtrain.data.readers import read_image
-
     names = label_names(samples)
     report.multilabel = names
     report.num_classes = len(names)

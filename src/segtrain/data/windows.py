@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from segtrain.data.readers import ReadError, colour_values, mask_values
 from segtrain.errors import UserError
+from segtrain.runtime.env import available_memory_bytes
 
 STRIP_BYTES = 64 * 2**20
 """Bytes of work (float64 copies, labels, temporaries) a streaming pass holds per strip of rows."""
@@ -53,8 +55,6 @@ def window_bytes() -> int:
         except ValueError:
             raise UserError(f"{WINDOW_BYTES_ENV}={text}: not a number of bytes; set it to e.g. 2000000000 "
                             "or unset it") from None
-    from segtrain.runtime.env import available_memory_bytes
-
     return int(WINDOW_MEMORY_FRACTION * available_memory_bytes())
 
 
@@ -273,8 +273,6 @@ class MaskWindows:
         self.shape, self.row_align = source.shape[:2], source.row_align
 
     def window(self, top: int, left: int, height: int, width: int) -> np.ndarray:
-        from segtrain.data.readers import colour_values, mask_values
-
         arr = self.source.raw(top, left, height, width)
         return colour_values(self.path, arr) if self.colour else mask_values(self.path, arr, narrow=False)
 
@@ -295,8 +293,6 @@ def open_mask_windows(path: Path | str, colour: bool = False) -> MaskWindows:
     """Window access to a one-page TIFF mask (see :class:`MaskWindows`); a mask in another format, or a
     multi-page TIFF, is a :class:`UserError` naming the file and the fix."""
     import tifffile
-
-    from segtrain.data.readers import ReadError
 
     path = Path(path)
     if path.suffix.lower() not in TIFF_SUFFIXES:

@@ -12,6 +12,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from segtrain._text import format_seconds
+from segtrain.engine.records import memory_limit_mb, peak_memory_mb
+from segtrain.inference.predictor import load_checkpoint
 from segtrain.runtime.rundir import save_checkpoint_atomic
 
 logger = logging.getLogger("segtrain")
@@ -46,8 +48,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         save_checkpoint_atomic(checkpoint, Path(path))
 
     def load_checkpoint(self, path, map_location=None, weights_only=None):
-        from segtrain.inference.predictor import load_checkpoint
-
         return load_checkpoint(path)
 
 
@@ -86,8 +86,6 @@ class EpochLog(Callback):
         self.batch_ended = None  # the wait for the next batch starts after validation
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        from segtrain.engine.records import memory_limit_mb
-
         self.start = time.perf_counter()
         self.limit_mb = memory_limit_mb(self.device)
         if trainer.is_global_zero and not self.path.exists():
@@ -119,8 +117,6 @@ class EpochLog(Callback):
         train_loss = float(trainer.strategy.reduce(torch.tensor(mean), reduce_op="mean"))
         metrics = trainer.callback_metrics
         seconds = time.perf_counter() - self.start + self.offset
-        from segtrain.engine.records import peak_memory_mb
-
         row = {
             "epoch": trainer.current_epoch + 1,
             "step": trainer.global_step,
@@ -163,15 +159,15 @@ class EpochLog(Callback):
 
 
 class StepLog(Callback):
-    """``steps.csv``: the learning rate and training loss of every weight update; plotted at the end.
+    """``steps.csv``: the learning rate and training loss of every weight update (the report plots them).
 
     The rate recorded is the one the optimizer used for that update (read before the step); the
     loss is the mean over the update's micro-batches, and ``grad_norm`` the total gradient norm.
     Rows are flushed at every epoch end and every checkpoint.
     """
 
-    def __init__(self, path: Path, plot: Path | None = None):
-        self.path, self.plot = Path(path), plot
+    def __init__(self, path: Path):
+        self.path = Path(path)
         self.rows: list[tuple[int, int, float, float]] = []
         self.lr = math.nan
 
@@ -201,10 +197,6 @@ class StepLog(Callback):
 
     def on_fit_end(self, trainer, pl_module) -> None:
         self._flush(trainer)
-        if trainer.is_global_zero and self.plot is not None:
-            from segtrain.reporting.plots import plot_steps
-
-            plot_steps(self.path, self.plot)
 
 
 class StepLimitStop(Callback):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
 
+from segtrain.diagnosis.doctor import diagnose_run
+
 logger = logging.getLogger("segtrain")
 
 
@@ -21,8 +23,6 @@ class EpochDiagnosis(Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
             return
-        from segtrain.diagnosis.doctor import diagnose_run
-
         for finding in diagnose_run(self.run, self.meta):
             if finding.severity in ("warning", "error") and self.said.get(finding.code) != finding.severity:
                 self.said[finding.code] = finding.severity

@@ -14,7 +14,20 @@ from typing import Any
 
 from lightning.pytorch.callbacks import Callback
 
+from segtrain._version import __version__
+from segtrain.data.labels import LabelSpec
+from segtrain.data.loaders.datamodule import SegmentationDataModule, TrainPatches, WholeImages
+from segtrain.data.loaders.worker_failures import NamedDataset, explain_loader_error, usable_workers
+from segtrain.diagnosis.doctor import diagnose_run
+from segtrain.diagnosis.findings import write_findings
+from segtrain.engine.diagnose import EpochDiagnosis
+from segtrain.engine.guard import TrainingGuard
+from segtrain.engine.module import SegmentationModule
+from segtrain.engine.records import EventLog
+from segtrain.engine.trainer import build_trainer
 from segtrain.errors import UserError
+from segtrain.evaluation.threshold import tune_threshold
+from segtrain.runtime.ranks import mark_prepared, rank
 
 logger = logging.getLogger("segtrain")
 
@@ -55,8 +68,6 @@ def resolve_run_config(cfg, report, spec, plan):
 
 def run_meta(resolved, report, spec, mode, class_weights, plan) -> dict[str, Any]:
     """The facts saved in every checkpoint (``"segtrain"``): enough to rebuild and continue the run."""
-    from segtrain._version import __version__
-
     return {
         "version": __version__,
         "config": resolved.model_dump(mode="json"),
@@ -92,14 +103,6 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
     """Train (or continue from ``resume_from``) and return how it went; writes ``findings.json``."""
     import lightning as L
 
-    from segtrain.data.loaders.datamodule import SegmentationDataModule, TrainPatches, WholeImages
-    from segtrain.data.labels import LabelSpec
-    from segtrain.data.loaders.worker_failures import NamedDataset
-    from segtrain.engine.guard import TrainingGuard
-    from segtrain.engine.module import SegmentationModule
-    from segtrain.engine.records import EventLog
-    from segtrain.engine.trainer import build_trainer
-
     train_cfg = resolved.train
     spec = LabelSpec.from_meta(meta)
     train_samples = [samples[s] for s in split_stems["train"]]
@@ -107,8 +110,6 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
     sizes = [tuple(report.sizes[s.stem]) for s in train_samples]
     accumulate = int(plan.get("accumulate", 1))
     effective = plan["batch_size"] * accumulate
-
-    from segtrain.runtime.ranks import mark_prepared, rank
 
     first = rank() == 0
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
@@ -129,8 +130,6 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
         lambda numbers: [str(train_samples[n].image) for n in numbers],
         int(meta["num_classes"]), resolved.data.ignore_index, meta["mode"], plan["precision"],
     )
-    from segtrain.engine.diagnose import EpochDiagnosis
-
     diagnosis = EpochDiagnosis(run.path, _diagnosis_meta(meta))
     extra = [diagnosis]
     if extend_to_steps is not None:
@@ -147,8 +146,6 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
     except UserError:
         raise
     except Exception as exc:  # a data-loading failure said plainly; anything else is a bug
-        from segtrain.data.loaders.worker_failures import explain_loader_error
-
         explained = explain_loader_error(exc)
         if explained is None:
             raise
@@ -160,8 +157,6 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
                            epochs=trainer.current_epoch, steps=trainer.global_step, seconds=seconds,
                            stopped_by="", rank_zero=False)
     if train_cfg.tune_threshold:
-        from segtrain.evaluation.threshold import tune_threshold
-
         tune_threshold(run, resolved, spec, meta["mode"], val_samples)
     findings = _findings(run, meta, diagnosis.said)
     best_score = trainer.checkpoint_callback.best_model_score
@@ -181,13 +176,9 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
 
 def _workers(requested: int, run, first: bool = True) -> int:
     """Loader workers that can actually start here; otherwise 0, said and recorded."""
-    from segtrain.data.loaders.worker_failures import usable_workers
-
     workers, reason = usable_workers(int(requested or 0))
     if reason:
         logger.warning(f"warning: {reason}")
-        from segtrain.engine.records import EventLog
-
         EventLog(run.path / "events.jsonl", rank_zero=first).write({"kind": "workers", "step": 0, "epoch": 0, "reason": reason})
     return workers
 
@@ -233,9 +224,6 @@ def _best_epoch(trainer) -> int | None:
 
 def _findings(run, meta, said: dict[str, str]) -> list:
     """Diagnose the finished run from its histories; print what was not said yet; write ``findings.json``."""
-    from segtrain.diagnosis.doctor import diagnose_run
-    from segtrain.diagnosis.findings import write_findings
-
     findings = diagnose_run(run.path, _diagnosis_meta(meta))
     write_findings(run.path / "findings.json", findings)
     for finding in findings:

@@ -33,16 +33,19 @@ import lightning as L
 import torch
 
 from segtrain.config.schema import SegtrainConfig
+from segtrain.data.discovery import Sample
+from segtrain.data.labels import LabelSpec
 from segtrain.engine.gradients import clip_to, group_norms, layer_groups, total_norm
-from segtrain.optim.optimizers import build_optimizer
-from segtrain.optim.schedules import Schedule
+from segtrain.errors import UserError
+from segtrain.evaluation.large_scores import confusion_large
+from segtrain.inference.tiling import logits_to_classes, tiled_logits
 from segtrain.losses import build_loss
 from segtrain.metrics import confusion_metric, scores_from_confusion
 from segtrain.metrics.multilabel import multilabel_counts, scores_from_label_counts
 from segtrain.models import build_model
 from segtrain.models.decision import mode_of
-from segtrain.inference.tiling import logits_to_classes, tiled_logits
-
+from segtrain.optim.optimizers import build_optimizer
+from segtrain.optim.schedules import Schedule
 
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 3
 """``plateau`` schedule: halve the rate after 3 validations without a lower validation loss."""
@@ -189,8 +192,6 @@ class SegmentationModule(L.LightningModule):
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         if before_size <= 1 or self.trainer.world_size > 1:
-            from segtrain.errors import UserError
-
             where = "even at micro-batch 1" if before_size <= 1 else "on one of several devices"
             raise UserError(f"out of memory {where} (patch {self.meta['patch_size']}); "
                             "use a smaller --patch-size or --batch-size") from None
@@ -233,10 +234,6 @@ class SegmentationModule(L.LightningModule):
 
     def _validate_large(self, image: str, mask: str) -> None:
         from pathlib import Path
-
-        from segtrain.data.discovery import Sample
-        from segtrain.data.labels import LabelSpec
-        from segtrain.evaluation.large_scores import confusion_large
 
         sample = Sample(Path(image).stem, Path(image), Path(mask))
         scored = confusion_large(self, sample, LabelSpec.from_meta(self.meta), loss_fn=self.loss_fn,

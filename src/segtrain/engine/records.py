@@ -14,6 +14,8 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
 
+from segtrain.runtime.env import available_memory_bytes
+
 
 class EventLog:
     """Appends events to ``events.jsonl``: ``{"kind", "step", "epoch", ...}``, one per line."""
@@ -78,8 +80,6 @@ def memory_limit_mb(device: str = "cpu") -> float:
         import torch
 
         return torch.cuda.get_device_properties(0).total_memory / 2**20
-    from segtrain.runtime.env import available_memory_bytes
-
     held = 0.0
     try:
         for line in Path("/proc/self/status").read_text().splitlines():

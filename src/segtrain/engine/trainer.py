@@ -104,7 +104,7 @@ def build_trainer(
                         enable_version_counter=False),
         EpochLog(run.metrics, None if budget and train.epochs is None else plan["epochs"], budget,
                  num_classes=config.data.num_classes or 2, device=plan["device"]),
-        StepLog(run.path / "steps.csv", run.path / "plots" / "steps.png"),
+        StepLog(run.path / "steps.csv"),
         GradLog(run.path / "grads.csv"),
         PeriodicCheckpoint(run.last, train.checkpoint_every_s),
         ResumeState(),

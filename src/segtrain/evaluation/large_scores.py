@@ -22,10 +22,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from segtrain.data.label_mapping import apply_label_mapping
 from segtrain.data.windows import open_mask_windows, open_windows
 from segtrain.errors import UserError
 from segtrain.inference.large import Network, network_of, stream_logits
 from segtrain.inference.tiling import TILES_PER_BATCH, logits_to_classes
+from segtrain.metrics.reductions import confusion_counts
 
 logger = logging.getLogger("segtrain")
 
@@ -46,8 +48,6 @@ class _Truth:
                             "resize or re-export the mask")
 
     def rows(self, start: int, stop: int) -> np.ndarray:
-        from segtrain.data.check.dataset import apply_label_mapping
-
         try:
             return apply_label_mapping(self.mask.rows(start, stop), self.mapping)
         except ValueError as exc:
@@ -67,8 +67,6 @@ class _Confusion:
         self.loss_sum, self.pixels = 0.0, 0
 
     def write(self, start: int, logits: torch.Tensor) -> None:
-        from segtrain.metrics.reductions import confusion_counts
-
         truth = self.truth.rows(start, start + logits.shape[2])
         decided = logits_to_classes(logits, self.network.mode, self.network.threshold)
         self.counts += confusion_counts(decided[0].cpu().numpy(), truth, self.num_classes, self.ignore_index)

@@ -16,6 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from segtrain.config import save_config
+from segtrain.data.labels import read_labels
+from segtrain.data.readers import read_image
+from segtrain.data.windows import is_large
+from segtrain.inference.predictor import Predictor, load_checkpoint
+from segtrain.runtime.rundir import save_checkpoint_atomic
+
 logger = logging.getLogger("segtrain")
 
 BINS = 100
@@ -74,11 +81,6 @@ def tune_threshold(run, resolved, spec, mode, val_samples) -> None:
     if mode == "multiclass":
         logger.info("--tune-threshold: nothing to tune in multiclass mode (argmax decides)")
         return
-    from segtrain.config import save_config
-    from segtrain.data.labels import read_labels
-    from segtrain.data.readers import read_image
-    from segtrain.data.windows import is_large
-
     large = [s for s in val_samples if is_large(s)]
     if large:  # the counts hold every probability of an image at once
         logger.warning(f"warning: --tune-threshold leaves out {len(large)} validation image(s) too large for memory "
@@ -87,9 +89,6 @@ def tune_threshold(run, resolved, spec, mode, val_samples) -> None:
     if not val_samples:
         logger.warning("warning: --tune-threshold: no validation image small enough to tune on; the threshold stays")
         return
-    from segtrain.inference.predictor import Predictor, load_checkpoint
-    from segtrain.runtime.rundir import save_checkpoint_atomic
-
     best = run.best if run.best.exists() else run.last
     predictor = Predictor(load_checkpoint(best))
     counter = ThresholdCounter(1 if mode == "binary" else int(predictor.meta["num_classes"]))

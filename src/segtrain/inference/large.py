@@ -39,13 +39,27 @@ import torch
 
 from segtrain.data.normalize import STD_FLOOR
 from segtrain.data.windows import (  # ImageWindows, channel_stats, open_windows are used through here too
-    STRIP_BYTES, TIFF_SUFFIXES, ImageWindows, _layout, adapt_channels, channel_stats, open_windows,
+    STRIP_BYTES,
+    TIFF_SUFFIXES,
+    ImageWindows,
+    _layout,
+    adapt_channels,
+    channel_stats,
+    open_windows,
 )
 from segtrain.errors import UserError
 from segtrain.inference.tiling import (
-    TILES_PER_BATCH, Span, Tile, accumulate, gaussian_weight, logits_to_classes, logits_to_probabilities,
-    run_tiles, spans,
+    TILES_PER_BATCH,
+    Span,
+    Tile,
+    accumulate,
+    gaussian_weight,
+    logits_to_classes,
+    logits_to_probabilities,
+    run_tiles,
+    spans,
 )
+from segtrain.runtime.env import available_memory_bytes
 
 logger = logging.getLogger("segtrain")
 
@@ -79,8 +93,6 @@ def should_stream(path: Path | str, predictor, available: int | None = None) -> 
     channels = max(channels, predictor.in_channels)
     need = in_memory_bytes(height, width, channels, itemsize, int(predictor.meta["num_classes"]))
     if available is None:
-        from segtrain.runtime.env import available_memory_bytes
-
         available = available_memory_bytes()
     return need > MEMORY_FRACTION * available
 

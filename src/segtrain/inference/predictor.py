@@ -18,9 +18,10 @@ import torch
 from segtrain.config.schema import SegtrainConfig
 from segtrain.data.normalize import normalize
 from segtrain.errors import UserError
+from segtrain.inference.tiling import logits_to_classes, logits_to_probabilities, tiled_logits
 from segtrain.models import build_model
 from segtrain.models.decision import mode_of
-from segtrain.inference.tiling import logits_to_classes, logits_to_probabilities, tiled_logits
+from segtrain.runtime.env import detect_machine
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
@@ -57,8 +58,6 @@ class Predictor:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.device = device
         if bf16 is None:
-            from segtrain.runtime.env import detect_machine
-
             bf16 = self.config.train.precision == "bf16-mixed" and detect_machine(device).bf16
         self.bf16 = bf16
         self.patch = int(self.meta["patch_size"])

@@ -36,6 +36,8 @@ from typing import Iterator, NamedTuple
 import torch
 from torch.nn import functional as F
 
+from segtrain.models.decision import decide, probabilities
+
 TILES_PER_BATCH = 4
 """Tiles per network call. Measured on a 2-core CPU (default U-Net, 256x256 channels-last tiles, one
 intra-op thread per call as the workers run them; best of several rounds on a shared machine):
@@ -265,13 +267,9 @@ def tiled_logits(
 
 def logits_to_classes(logits: torch.Tensor, mode: str | None = None, threshold: float = 0.5) -> torch.Tensor:
     """Decisions from logits (see :func:`segtrain.models.decision.decide`)."""
-    from segtrain.models.decision import decide
-
     return decide(logits, mode, threshold)
 
 
 def logits_to_probabilities(logits: torch.Tensor, mode: str | None = None) -> torch.Tensor:
     """Probabilities from logits (see :func:`segtrain.models.decision.probabilities`)."""
-    from segtrain.models.decision import probabilities
-
     return probabilities(logits, mode)

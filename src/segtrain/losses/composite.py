@@ -6,13 +6,14 @@ from typing import TYPE_CHECKING, Sequence
 
 import torch
 
+from segtrain.config.loss_spec import parse_loss_spec
+from segtrain.config.schema import LossConfig
 from segtrain.losses.boundary import boundary_loss
-from segtrain.losses.contract import MODES, resolve_mode
 from segtrain.losses.ce import bce_with_logits, cross_entropy
+from segtrain.losses.contract import MODES, resolve_mode
 from segtrain.losses.focal import focal_loss
 from segtrain.losses.lovasz import lovasz_hinge, lovasz_softmax
 from segtrain.losses.region import dice_loss, jaccard_loss, tversky_loss
-from segtrain.config.loss_spec import parse_loss_spec
 
 if TYPE_CHECKING:
     from segtrain.config.schema import LossConfig
@@ -194,8 +195,6 @@ def build_loss(
         given (the caller computes them); binary weights that are not two with ``w0 > 0``;
         class weights in multilabel mode (use ``options.pos_weight``).
     """
-    from segtrain.config.schema import LossConfig
-
     options = LossConfig() if options is None else options
     terms = parse_loss_spec(spec)
     if mode not in MODES:

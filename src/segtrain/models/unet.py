@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from segtrain.config.schema import ModelConfig
+from segtrain.models.decision import mode_of, output_channels
 
 _ACTIVATIONS = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -120,6 +121,4 @@ def init_weights(model: nn.Module, kind: str = "default", act: str = "relu") -> 
 def build_model(in_channels: int, num_classes: int, config: ModelConfig | None = None, mode: str | None = None) -> UNet:
     """The network for a dataset: one logit for two classes (sigmoid), else one per class (softmax),
     or one per label in ``multilabel`` mode (a sigmoid each)."""
-    from segtrain.models.decision import mode_of, output_channels
-
     return UNet(in_channels, output_channels(num_classes, mode or mode_of(num_classes)), config)

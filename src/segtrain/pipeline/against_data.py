@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from segtrain.data.split import load_split
 from segtrain.errors import UserError
 
 _SMALLEST_PATCH = 16
@@ -66,8 +67,6 @@ def _class_weights(cfg, report) -> None:
 
 def _split_file(cfg, report) -> None:
     """Read the split file the run will use now, so that its mistakes come before any message."""
-    from segtrain.data.split import load_split
-
     path = cfg.data.split_file
     if path is None and (Path(report.root) / "split.json").exists():
         path = Path(report.root) / "split.json"

@@ -1,24 +1,145 @@
-"""The options of the verbs: how a keyword option becomes a config key.
+"""The one option table: command-line flag <-> keyword of the verbs <-> config key <-> resume rule.
 
-(To become the one option table: flag <-> config key <-> resume rule.)
+Every place that names an option reads it from :data:`OPTIONS`: the CLI builds its flags and their
+help from it (``cli/options.py``), :func:`nested_overrides` turns the verbs' keyword options into
+config keys, a config error raised by an option names the flag (:func:`flag_names`), and a refused
+resume names the flag the user typed (:func:`describe`: ``--workers 2``, ``--no-lr-find``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-_SECTIONS = {
-    "split_file": "data", "num_classes": "data", "norm": "model", "init": "model", "class_weights": "loss",
-}
+EXTENDING = "extends"
+"""Resume rule: the option extends a resumed run (more epochs, steps or time)."""
+SAME = "same"
+"""Resume rule: a resumed run keeps its setting; a different value is refused."""
+KEPT = "kept"
+"""Resume rule: the run's own file is used and the option is not compared (the run's ``split.json``)."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One planning or training option.
+
+    ``name`` is the keyword of :func:`segtrain.train` (and the other verbs); ``key`` the config
+    field it sets (``section.field``); ``flag`` the command-line flag; ``negates``: the flag turns a
+    setting off (``--no-lr-find`` sets ``train.lr_find`` to False); ``param``: the CLI function's
+    parameter when it cannot be ``name`` (a Python keyword or a name the module already uses).
+    """
+
+    name: str
+    key: str
+    flag: str
+    help: str
+    resume: str = SAME
+    negates: bool = False
+    param: str = ""
+
+    @property
+    def section(self) -> str:
+        return self.key.split(".")[0]
+
+    @property
+    def field(self) -> str:
+        return self.key.split(".")[1]
+
+    @property
+    def cli_param(self) -> str:
+        return self.param or self.name
+
+    @property
+    def switch(self) -> bool:
+        """A flag without a value (``--compile``, ``--no-lr-find``)."""
+        return self.negates or self.name in _SWITCHES
+
+
+_SWITCHES = {"tune_threshold", "compile"}
+
+OPTIONS: tuple[Option, ...] = (
+    Option("epochs", "train.epochs", "--epochs", "Number of epochs (planned from --budget when absent).", EXTENDING),
+    Option("batch_size", "train.batch_size", "--batch-size",
+           "Patches per forward pass (planned: the largest that fits and pays)."),
+    Option("accumulate", "train.accumulate", "--accumulate",
+           "Micro-batches per weight update; effective batch = batch x this."),
+    Option("lr", "train.lr", "--lr", "Initial (or peak) learning rate (planned by the range test)."),
+    Option("patch_size", "train.patch_size", "--patch-size", "Side of the square training patches."),
+    Option("budget", "train.budget_s", "--budget", "Wall-clock training budget, e.g. 90s, 5m, 1h.", EXTENDING),
+    Option("max_steps", "train.max_steps", "--max-steps", "Stop after this many weight updates.", EXTENDING),
+    Option("steps_per_epoch", "train.steps_per_epoch", "--steps-per-epoch",
+           "Weight updates per epoch (default ceil(patches / effective batch))."),
+    Option("optimizer", "train.optimizer", "--optimizer", "adamw, adam or sgd."),
+    Option("schedule", "train.schedule", "--schedule",
+           "constant, step, exponential, poly, cosine, onecycle or plateau."),
+    Option("loss", "train.loss", "--loss", "Loss terms: ce, dice, jaccard, tversky, focal, lovasz, boundary; "
+                                           "combine as dice+ce or dice:1,focal:0.5."),
+    Option("class_weights", "loss.class_weights", "--class-weights",
+           "Cross-entropy class weights: none, frequency (from the training masks), or one per class: 1,5,5."),
+    Option("precision", "train.precision", "--precision",
+           "32, bf16-mixed or 16-mixed (planned: the fastest that agrees with float32)."),
+    Option("norm", "model.norm", "--norm", "batch, instance, group or none."),
+    Option("lr_find", "train.lr_find", "--no-lr-find", "Skip the learning-rate range test; use the stated default.",
+           negates=True, param="no_lr_find"),
+    Option("num_classes", "data.num_classes", "--num-classes", "Number of classes (inferred when absent)."),
+    Option("split", "data.split_file", "--split", "A split.json to use.", KEPT),
+    Option("seed", "train.seed", "--seed", "Random seed (default 0)."),
+    Option("clip_grad", "train.clip_grad", "--clip-grad",
+           "Clip the gradients' total norm to this value before each update."),
+    Option("init", "model.init", "--init", "Weight initialisation: default, kaiming or xavier."),
+    Option("devices", "train.devices", "--devices", "Processes per node, one per GPU (or CPU processes); the "
+                                                    "effective batch is batch x accumulate x devices x nodes."),
+    Option("num_nodes", "train.num_nodes", "--num-nodes", "Machines taking part (torchrun or SLURM start them)."),
+    Option("strategy", "train.strategy", "--strategy",
+           "auto (ddp for several processes), ddp, or ddp_fork (CPU, notebooks)."),
+    Option("logger", "train.logger", "--logger", "csv (metrics.csv and steps.csv, always written) or tensorboard "
+                                                 "(also event files in RUN/tensorboard; needs the tensorboard package).",
+           param="logger_name"),
+    Option("num_workers", "train.num_workers", "--workers", "Loader processes that prepare patches while the step "
+                                                           "runs (planned from the cores; 0: the main process)."),
+    Option("cache_mb", "train.cache_mb", "--cache-mb", "Memory for decoded training images, kept after their first "
+                                                       "read (planned: a quarter of the available memory; 0: read "
+                                                       "every patch's image from disk)."),
+    Option("compile", "train.compile", "--compile", "Compile the network with torch.compile (faster steps after a "
+                                                    "compilation of a minute or more; measure with "
+                                                    "bench/throughput.py).", param="compile_network"),
+    Option("threshold", "train.threshold", "--threshold",
+           "Probability above which a pixel is foreground (binary, multilabel; default 0.5)."),
+    Option("tune_threshold", "train.tune_threshold", "--tune-threshold",
+           "Choose the threshold that maximises validation Dice after training."),
+)
+"""Every option of ``plan``, ``lr-find`` and ``train``, in the order ``--help`` lists them."""
+
+BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+BY_KEY: dict[str, Option] = {o.key: o for o in OPTIONS}
 
 
 def nested_overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """Keyword options -> a nested config dict (``budget`` -> ``train.budget_s``; None means not given)."""
+    """Keyword options -> a nested config dict (``budget`` -> ``train.budget_s``); None means not given.
+
+    An unknown keyword lands in ``train``, where the config refuses it by name ("unknown key").
+    """
     nested: dict[str, Any] = {"data": {}, "model": {}, "train": {}, "loss": {}}
     for name, value in options.items():
-        if name == "budget":
-            name = "budget_s"
-        if name == "split":
-            name, value = "split_file", None if value is None else str(value)
-        nested[_SECTIONS.get(name, "train")][name] = value
+        option = BY_NAME.get(name)
+        if option is None:
+            nested["train"][name] = value
+            continue
+        if option.name == "split" and value is not None:
+            value = str(value)
+        nested[option.section][option.field] = value
     return nested
+
+
+def flag_names() -> dict[str, str]:
+    """Config key -> the flag that sets it (``train.num_workers`` -> ``--workers``), for config errors."""
+    return {o.key: o.flag for o in OPTIONS}
+
+
+def describe(option: Option, value: Any) -> str:
+    """The option as the user typed it: ``--workers 2``, ``--no-lr-find``, ``--compile``."""
+    if option.switch:
+        return option.flag
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    return f"{option.flag} {value}"

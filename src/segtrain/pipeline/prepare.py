@@ -14,16 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from segtrain.config import SegtrainConfig, build_config, load_config, merge
-from segtrain.data.check.dataset import CheckReport, check_dataset
+from segtrain.data.check.dataset import check_dataset
+from segtrain.data.check.report import CheckReport
 from segtrain.data.fingerprint import fingerprint
 from segtrain.data.labels import LabelSpec
+from segtrain.data.loaders.datamodule import SeededSampler, TrainPatches
 from segtrain.data.split import resolve_split
+from segtrain.engine.loggers import check_logger
 from segtrain.errors import DataError, UserError
 from segtrain.losses.weights import class_weights_from_pixels
 from segtrain.models.decision import mode_of
 from segtrain.pipeline.against_data import check_options_against_data
-from segtrain.pipeline.options import nested_overrides
+from segtrain.pipeline.options import flag_names, nested_overrides
+from segtrain.planning.lr_finder import plot_curve, write_curve_csv
 from segtrain.planning.plan import TrainingPlan
+from segtrain.planning.planner import plan_training
+from segtrain.planning.probes import MachineProbes
 from segtrain.runtime.env import detect_machine
 
 logger = logging.getLogger("segtrain")
@@ -58,7 +64,7 @@ def build_run_config(config, data: Path, overrides: dict[str, Any]) -> SegtrainC
     merged.setdefault("data", {})["root"] = str(Path(data).resolve())  # the run works from any folder
     if merged["data"].get("split_file"):
         merged["data"]["split_file"] = str(Path(merged["data"]["split_file"]).resolve())
-    return build_config(merged, source="options")
+    return build_config(merged, source="options", names=flag_names())
 
 
 def checked(data: Path | str, num_classes: int | None = None) -> CheckReport:
@@ -74,8 +80,6 @@ def prepare(data: Path | str, config, options: dict[str, Any]) -> Prepared:
     data = Path(data)
     cfg = build_run_config(config, data, nested_overrides(options))
     if cfg.train.logger != "csv":
-        from segtrain.engine.loggers import check_logger  # lightning's loggers: heavy, only when asked for
-
         check_logger(cfg.train.logger)
     report = checked(data, cfg.data.num_classes)
     check_options_against_data(cfg, report)
@@ -119,8 +123,6 @@ def _patch_batches(prepared: Prepared):
     def batches(batch_size: int, patch: int, count: int):
         from torch.utils.data import DataLoader  # torch: only once the range test runs
 
-        from segtrain.data.loaders.datamodule import SeededSampler, TrainPatches
-
         train_samples = [prepared.samples[s] for s in prepared.split["train"]]
         dataset = TrainPatches(
             train_samples, [tuple(report.sizes[s.stem]) for s in train_samples], patch,
@@ -134,9 +136,6 @@ def _patch_batches(prepared: Prepared):
 
 def make_plan(prepared: Prepared, given: TrainingPlan | None = None) -> TrainingPlan:
     """Fingerprint the training images, measure this machine and plan the run."""
-    from segtrain.planning.planner import plan_training  # the probes import torch
-    from segtrain.planning.probes import MachineProbes
-
     cfg, report = prepared.cfg, prepared.report
     machine = detect_machine(cfg.train.accelerator)
     prints = fingerprint(report, prepared.split["train"])
@@ -161,8 +160,6 @@ def write_lr_curve(plan: TrainingPlan, folder: Path) -> list[Path]:
     """``lr_find.csv`` and ``lr_find.png`` of the plan's range test in ``folder`` (if it ran)."""
     if plan.lr_curve is None:
         return []
-    from segtrain.planning.lr_finder import plot_curve, write_curve_csv  # matplotlib
-
     folder.mkdir(parents=True, exist_ok=True)
     write_curve_csv(plan.lr_curve, folder / "lr_find.csv")
     plot_curve(plan.lr_curve, plan.lr_suggestion, folder / "lr_find.png")

@@ -19,15 +19,15 @@ from segtrain.engine.fit import TrainResult, fit, run_meta
 from segtrain.engine.resume import truncate_histories
 from segtrain.errors import UserError
 from segtrain.inference.predictor import load_checkpoint
-from segtrain.pipeline.options import nested_overrides
+from segtrain.pipeline.options import BY_KEY, EXTENDING, KEPT, OPTIONS, describe, nested_overrides
 from segtrain.pipeline.prepare import checked, labels, load_plan
 from segtrain.runtime.log import quiet_libraries
 from segtrain.runtime.rundir import RunDir, write_json
 
 logger = logging.getLogger("segtrain")
 
-EXTENDS = ("epochs", "budget", "max_steps")
-"""Options ``resume`` accepts: they extend a run. Every other option must match the run's."""
+EXTENDS = tuple(o.name for o in OPTIONS if o.resume == EXTENDING)
+"""Options ``resume`` accepts: they extend a run. Every other option must match the run's (the option table)."""
 
 
 def resume_run(run, data, config, progress, verbose: bool, options: dict) -> TrainResult:
@@ -80,19 +80,22 @@ def refuse_changes(rundir, cfg, data, config, nested: dict) -> None:
                         "or start a new run with --out")
     for section, key, value in _config_values(config):
         ours = getattr(getattr(cfg, section), key)
-        if section != "data" and key not in ("epochs", "budget_s", "max_steps") and _differs(ours, value):
+        option = BY_KEY.get(f"{section}.{key}")
+        if section != "data" and not (option and option.resume == EXTENDING) and _differs(ours, value):
             raise UserError(f"{config}: {section}.{key} is {value!r} but {rundir.path} was trained with {ours!r}; "
                             "a run resumes with its own config: start a new run with --out")
     for section, values in nested.items():
         for key, value in values.items():
             if value is None:
                 continue
+            option = BY_KEY.get(f"{section}.{key}")
+            if option is not None and option.resume == KEPT:
+                continue  # the run's own file is what it uses (its split.json)
             ours = getattr(getattr(cfg, section), key)
-            if key == "split_file":
-                continue  # the run's split.json is what it uses
             if _differs(ours, value):
-                flag = "--" + key.replace("_", "-")
-                raise UserError(f"{flag} {value}: {rundir.path} was trained with {section}.{key}={ours}; a resumed "
+                typed = describe(option, value) if option else f"{section}.{key}={value}"
+                flag = option.flag if option else f"{section}.{key}"
+                raise UserError(f"{typed}: {rundir.path} was trained with {section}.{key}={ours}; a resumed "
                                 f"run keeps its settings: leave {flag} out, or start a new run with --out")
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from segtrain.config.schema import ModelConfig
+from segtrain.planning import machine_cache
 from segtrain.runtime.env import available_memory_bytes  # noqa: F401  (planning's memory facts)
 
 PROBE_BATCHES = (1, 2, 4)
@@ -76,7 +78,6 @@ def peak_memory_child(spec: dict) -> dict[int, int]:
     """In a fresh process: peak resident bytes above the start-up baseline after steps at each batch."""
     import torch
 
-    from segtrain.config.schema import ModelConfig
     from segtrain.planning.measurements import build_step
 
     torch.set_num_threads(spec["threads"])
@@ -107,8 +108,6 @@ def measure_cpu_memory(in_channels: int, num_classes: int, model_config, patch: 
     import sys
 
     import torch
-
-    from segtrain.planning import machine_cache
 
     key = machine_cache.memory_key(in_channels=in_channels, num_classes=num_classes, model=model_config.model_dump(),
                                    patch=patch, bf16=bf16, channels_last=channels_last, batches=list(batches))

@@ -15,6 +15,9 @@ import os
 import platform
 from pathlib import Path
 
+from segtrain._version import __version__
+from segtrain.runtime.rundir import atomic_write_text
+
 
 def cache_dir() -> Path | None:
     """The cache folder, or ``None`` when turned off."""
@@ -28,8 +31,6 @@ def cache_dir() -> Path | None:
 def memory_key(**parts) -> str:
     """A key naming what the measurement depends on: the given parts, the software and the CPU."""
     import torch
-
-    from segtrain._version import __version__
 
     software = {"segtrain": __version__, "torch": torch.__version__, "python": platform.python_version(),
                 "machine": platform.machine(), "cpu": _cpu_model(), "threads": torch.get_num_threads()}
@@ -73,8 +74,6 @@ def save(key: str, measured: dict[int, int]) -> None:
         except (OSError, ValueError):
             entries = {}
         entries[key] = {str(b): int(m) for b, m in measured.items()}
-        from segtrain.runtime.rundir import atomic_write_text
-
         atomic_write_text(path, json.dumps(entries, indent=1, sort_keys=True))
     except OSError:
         pass

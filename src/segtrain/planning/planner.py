@@ -15,10 +15,15 @@ from typing import Any, Callable
 
 from segtrain.config.schema import SegtrainConfig
 from segtrain.errors import UserError
+from segtrain.optim.schedules import describe
 from segtrain.planning.arithmetic import (
-    epochs_in_budget, rescale_lr, samples_seen, sliding_tiles, steps_per_epoch,
+    epochs_in_budget,
+    rescale_lr,
+    samples_seen,
+    sliding_tiles,
+    steps_per_epoch,
 )
-from segtrain.planning.batch import MIN_BATCH, dataset_cap, largest_power_of_two
+from segtrain.planning.batch import MIN_BATCH, MemoryFit, dataset_cap, largest_power_of_two
 from segtrain.planning.plan import PlanItem, TrainingPlan  # noqa: F401  (re-exported)
 
 PATCH_CAP_CPU = 256
@@ -204,8 +209,6 @@ def plan_training(
     schedule = p.choose("schedule", train.schedule, lambda: (
         "cosine", "the number of steps is known (or re-estimated from the budget while training), so the rate can "
                   "decay smoothly to the end: cosine, after a short warm-up for fresh batch-norm statistics"))
-    from segtrain.optim.schedules import describe
-
     warmup = 0 if schedule in ("onecycle", "plateau") else int(round(total * train.warmup_fraction))
     plan.set("warmup_steps", warmup, f"{train.warmup_fraction:.0%} of the planned steps" if warmup else
              f"{schedule} has no separate warm-up")
@@ -378,8 +381,6 @@ def _check_user_batch(plan, p, probes, machine, config, patch, batch, bf16, chan
     same = all(name in p.given and p.given[name] == value for name, value in (
         ("patch_size", patch), ("precision", plan["precision"]), ("channels_last", channels_last)))
     if same and isinstance(saved, dict) and "per_sample_mb" in saved and "fixed_mb" in saved:
-        from segtrain.planning.batch import MemoryFit
-
         fit = MemoryFit(fixed=saved["fixed_mb"] * 2**20, per_sample=saved["per_sample_mb"] * 2**20, measured={})
         plan.set("memory", saved, p.given.items["memory"].reason, "plan file")
     else:

@@ -14,6 +14,14 @@ from typing import Callable, Iterator
 import torch
 
 from segtrain.config.schema import ModelConfig
+from segtrain.losses import build_loss
+from segtrain.models import build_model
+from segtrain.models.decision import mode_of
+from segtrain.optim.optimizers import build_optimizer
+from segtrain.planning.batch import free_gpu, gpu_try_batch, largest_fitting_batch, measure_cpu_memory
+from segtrain.planning.lr_finder import lr_range_test, suggest_lr
+from segtrain.planning.measurements import autocast, build_step, precision_agreement, time_steps
+from segtrain.runtime.env import available_memory_bytes
 
 LR_TEST_STEPS = 100
 """Steps of the range test, from 1e-7 towards 10 (it stops early when the loss diverges)."""
@@ -33,8 +41,6 @@ class MachineProbes:
                  batches: Callable[[int, int, int], Iterator], ignore_index: int | None = None,
                  weight_decay: float = 1e-4, seed: int = 0, mode: str | None = None, loss_options=None,
                  class_weights: list[float] | None = None):
-        from segtrain.models.decision import mode_of
-
         self.in_channels, self.num_classes, self.model_config = in_channels, num_classes, model_config
         self.mode = mode or mode_of(num_classes)
         self.loss_options, self.class_weights = loss_options, class_weights
@@ -51,32 +57,21 @@ class MachineProbes:
         return self._cache[key]
 
     def speed(self, batch: int, patch: int, bf16: bool, channels_last: bool) -> tuple[float, float]:
-        from segtrain.planning.measurements import time_steps
-
         return self._cached(("speed", batch, patch, bf16, channels_last), lambda: time_steps(
             self.in_channels, self.num_classes, self.model_config, batch, patch, self.device, bf16, channels_last))
 
     def agreement(self, batch: int, patch: int) -> tuple[float, float]:
-        from segtrain.planning.measurements import precision_agreement
-
         return self._cached(("agreement", batch, patch), lambda: precision_agreement(
             self.in_channels, self.num_classes, self.model_config, batch, patch, self.device))
 
     def memory(self, patch: int, bf16: bool, channels_last: bool):
-        from segtrain.planning.batch import measure_cpu_memory
-
         return self._cached(("memory", patch, bf16, channels_last), lambda: measure_cpu_memory(
             self.in_channels, self.num_classes, self.model_config, patch, bf16, channels_last))
 
     def available_memory(self) -> int:
-        from segtrain.runtime.env import available_memory_bytes
-
         return available_memory_bytes()
 
     def gpu_batch(self, patch: int, bf16: bool, channels_last: bool, cap: int):
-        from segtrain.planning.batch import free_gpu, gpu_try_batch, largest_fitting_batch
-        from segtrain.planning.measurements import build_step
-
         def compute():
             with torch.random.fork_rng(devices=[]):
                 make_step = build_step(self.in_channels, self.num_classes, self.model_config, self.device, bf16, channels_last)
@@ -93,12 +88,6 @@ class MachineProbes:
                             lambda: self._lr_test(batch, patch, bf16, channels_last, optimizer, loss))
 
     def _lr_test(self, batch, patch, bf16, channels_last, optimizer_name, loss_name):
-        from segtrain.optim.optimizers import build_optimizer
-        from segtrain.losses import build_loss
-        from segtrain.models import build_model
-        from segtrain.planning.lr_finder import lr_range_test, suggest_lr
-        from segtrain.planning.measurements import autocast
-
         memory = torch.channels_last if channels_last else torch.contiguous_format
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)

@@ -144,6 +144,7 @@ def curves(ctx: Context) -> Raw:
     parts += [h3("Loss"), ctx.figure("losses", "training and validation loss per epoch"),
               h3("Validation scores"), ctx.figure("val_metrics", "validation Dice, IoU and per-class Dice per epoch"),
               h3("Learning rate"), ctx.figure("lr", "learning rate per step"),
+              ctx.figure("steps", "learning rate and training loss per weight update"),
               ctx.figure("lr_find", "learning-rate range test"),
               h3("Gradient norms"), ctx.figure("grad_norms", "gradient norm per layer group")]
     return section("curves", "Curves", parts)

@@ -17,6 +17,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from segtrain.data.labels import LabelSpec
+from segtrain.data.windows import is_large
+from segtrain.errors import UserError
+from segtrain.inference.predictor import Predictor, load_checkpoint
 from segtrain.reporting import _sections as sections
 from segtrain.reporting._html import fmt, page, para
 from segtrain.reporting._run import RunFiles
@@ -30,17 +34,20 @@ from segtrain.reporting.plots import (
     plot_losses,
     plot_lr,
     plot_lr_find,
+    plot_steps,
     plot_val_metrics,
     read_confusion,
 )
+from segtrain.reporting.predictions import dataset_samples, predict_samples, read_example
 from segtrain.reporting.provenance import data_listing, package_versions, sha256_file
+from segtrain.runtime.rundir import atomic_write_text
 
 EXAMPLES_PER_END = 2
 """Test images drawn at each end of the per-image Dice ranking (best 2, worst 2)."""
 TRAINING_SAMPLES = 4
 """Training samples drawn in the data section (the first ones of the split)."""
 
-PLOT_NAMES = ("class_shares", "samples", "losses", "val_metrics", "lr", "lr_find", "grad_norms", "confusion",
+PLOT_NAMES = ("class_shares", "samples", "losses", "val_metrics", "lr", "steps", "lr_find", "grad_norms", "confusion",
               "dice_hist", "best", "worst")
 """Figures of the report, saved as ``RUN/plots/<name>.png``."""
 
@@ -51,6 +58,7 @@ def _draw_curves(ctx: sections.Context, plots: Path) -> None:
     figures["losses"] = plot_losses(run.file("metrics.csv"), plots / "losses.png")
     figures["val_metrics"] = plot_val_metrics(run.file("metrics.csv"), plots / "val_metrics.png", run.class_names)
     figures["lr"] = plot_lr(run.file("steps.csv"), plots / "lr.png")
+    figures["steps"] = plot_steps(run.file("steps.csv"), plots / "steps.png") if figures["lr"] else None
     figures["lr_find"] = plot_lr_find(run.file("lr_find.csv"), run.file("plan.json"), plots / "lr_find.png")
     figures["grad_norms"] = plot_grad_norms(run.file("grads.csv"), plots / "grad_norms.png")
     figures["dice_hist"] = plot_dice_histogram(run.file("evaluation.json"), plots / "dice_hist.png")
@@ -58,6 +66,7 @@ def _draw_curves(ctx: sections.Context, plots: Path) -> None:
         "losses": "no losses recorded (metrics.csv missing or empty)",
         "val_metrics": "no validation scores recorded (metrics.csv missing or empty)",
         "lr": "no steps recorded (steps.csv missing or empty)",
+        "steps": "no steps recorded (steps.csv missing or empty)",
         "lr_find": "no range test in this run (no lr_find.csv): the learning rate was given or came from a plan file",
         "grad_norms": "no gradient norms recorded (grads.csv missing or empty)",
         "dice_hist": "no per-image test scores (run 'segtrain evaluate RUN')",
@@ -66,28 +75,20 @@ def _draw_curves(ctx: sections.Context, plots: Path) -> None:
 
 def _draw_images(ctx: sections.Context, plots: Path) -> None:
     """Training samples, best/worst test predictions and (when needed) the confusion matrix."""
-    from segtrain.reporting.predictions import dataset_samples, predict_samples, read_example
-
     run = ctx.run
     gone = f"the dataset folder {run.data_root} is gone or unreadable: figure left out"
     samples = dataset_samples(run.data_root)
     ctx.data_found = bool(samples)
     predictor = None
     if run.checkpoint.is_file():
-        from segtrain.inference.predictor import Predictor, load_checkpoint
-
         checkpoint = load_checkpoint(run.checkpoint)
         ctx.checkpoint_meta = dict(checkpoint["segtrain"])
         ctx.lightning_recorded = checkpoint.get("pytorch-lightning_version")
         if samples:
             predictor = Predictor(checkpoint)
         del checkpoint
-    from segtrain.data.windows import is_large
-
     drawable = {stem: sample for stem, sample in samples.items() if not is_large(sample)}  # in memory at once
     if samples:
-        from segtrain.data.labels import LabelSpec
-
         spec = LabelSpec.from_meta(ctx.checkpoint_meta or run.section("data"))
         stems = [s for s in run.stems("train") if s in drawable][:TRAINING_SAMPLES]
         ctx.figures["samples"] = plot_sample_overlays([read_example(drawable[s], spec) for s in stems],
@@ -146,9 +147,6 @@ def build_report(run: Path | str) -> Path:
     segtrain.errors.UserError
         If ``run`` is not a folder.
     """
-    from segtrain.errors import UserError
-    from segtrain.runtime.rundir import atomic_write_text
-
     run = Path(run)
     if not run.is_dir():
         raise UserError(f"{run}: not a folder; pass the --out folder of a 'segtrain train'")

@@ -16,6 +16,11 @@ from typing import Iterable
 
 import numpy as np
 
+from segtrain.data.discovery import discover
+from segtrain.data.labels import LabelSpec, read_labels
+from segtrain.data.readers import read_image
+from segtrain.errors import UserError
+from segtrain.metrics.reductions import confusion_counts
 from segtrain.reporting.overlays import Example
 
 
@@ -38,9 +43,6 @@ class TestPredictions:
 
 def dataset_samples(root: Path | str | None) -> dict:
     """stem -> :class:`~segtrain.data.discovery.Sample` of the dataset at ``root``; empty when it is gone."""
-    from segtrain.data.discovery import discover
-    from segtrain.errors import UserError
-
     if root is None or not Path(root).is_dir():
         return {}
     try:
@@ -51,9 +53,6 @@ def dataset_samples(root: Path | str | None) -> dict:
 
 def read_example(sample, spec, dice: float | None = None) -> Example:
     """The image and truth of one sample (no prediction)."""
-    from segtrain.data.labels import read_labels
-    from segtrain.data.readers import read_image
-
     return Example(sample.stem, read_image(sample.image), read_labels(sample, spec), dice=dice)
 
 
@@ -76,9 +75,6 @@ def predict_samples(predictor, samples: Iterable, keep: Iterable[str] = (),
     -------
     TestPredictions
     """
-    from segtrain.data.labels import LabelSpec
-    from segtrain.metrics.reductions import confusion_counts
-
     spec = LabelSpec.from_meta(predictor.meta)
     ignore = predictor.config.data.ignore_index
     multilabel = predictor.mode == "multilabel"

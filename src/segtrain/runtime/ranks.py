@@ -13,6 +13,8 @@ import os
 import time
 from pathlib import Path
 
+from segtrain.errors import UserError
+
 READY = ".prepared"
 """Marker in the run folder: the first process has written config, plan and split, and starts training."""
 
@@ -48,8 +50,6 @@ def mark_prepared(run: Path) -> None:
 
 def wait_until_prepared(run: Path, timeout_s: float = 3 * 3600, poll_s: float = 0.5) -> None:
     """Block until the first process of this launch has prepared ``run`` (planning can take minutes)."""
-    from segtrain.errors import UserError
-
     marker, wanted = Path(run) / READY, {launch_id(), launch_id(parent=True)}
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

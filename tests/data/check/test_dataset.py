@@ -10,7 +10,9 @@ import pytest
 from PIL import Image
 
 from helpers.datasets import make_dataset, write_pairs
-from segtrain.data.check.dataset import CheckReport, apply_label_mapping, check_dataset
+from segtrain.data.check.dataset import check_dataset
+from segtrain.data.check.report import CheckReport
+from segtrain.data.label_mapping import apply_label_mapping
 from segtrain.data.readers import read_mask
 from segtrain.errors import UserError
 

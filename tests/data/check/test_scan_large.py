@@ -10,6 +10,7 @@ import pytest
 from helpers.tiffs import class_mask, smooth_image, tiff_dataset
 from segtrain.data import windows
 from segtrain.data.check import dataset as checks
+from segtrain.data.check import scan as scans
 
 
 def _both_ways(root, monkeypatch, num_classes=None):
@@ -23,8 +24,8 @@ def _both_ways(root, monkeypatch, num_classes=None):
 
     with monkeypatch.context() as patch:
         patch.setattr(windows, "WINDOW_BYTES", 1)
-        patch.setattr(checks, "read_image", whole)
-        patch.setattr(checks, "read_mask", whole)
+        patch.setattr(scans, "read_image", whole)
+        patch.setattr(scans, "read_mask", whole)
         large = checks.check_dataset(root, num_classes)
     return small, large
 

@@ -1,6 +1,6 @@
 """``check`` of an image too large for memory: its image and mask read strip by strip.
 
-Same findings as :func:`segtrain.data.check.dataset._scan` (the report of a dataset is the same whichever
+Same findings as :func:`segtrain.data.check.scan.scan_whole` (the report of a dataset is the same whichever
 way its images are read), with neither the image nor the mask ever whole in memory.
 """
 
@@ -10,22 +10,21 @@ from pathlib import Path
 
 import numpy as np
 
-from segtrain.data.check.dataset import _Scan, _check_mask_size, _check_sides, _value_counts, merge_counts
+from segtrain.data.check.scan import _check_mask_size, _check_sides, _Scan, _value_counts, merge_counts
 from segtrain.data.discovery import Sample
 from segtrain.data.readers import ColourMaskError
+from segtrain.data.windows import Moments, open_mask_windows, open_windows, read_dtype, strip_height, strips
 from segtrain.errors import UserError
 
 
 def scan_large(sample: Sample, colour: bool = False) -> _Scan:
-    """:func:`~segtrain.data.check.dataset._scan` of an image too large for memory (:func:`~segtrain.data.windows.is_large`), read strip by
+    """:func:`~segtrain.data.check.scan.scan_whole` of an image too large for memory (:func:`~segtrain.data.windows.is_large`), read strip by
     strip: size and channels from the header, intensity statistics combined over strips, dtype from them,
     mask value counts added strip by strip; neither the image nor the mask is ever whole in memory.
 
-    The instance-id check (:func:`~segtrain.data.check.dataset._single_ids`) is skipped: it needs the connected components of the whole
+    The instance-id check (:func:`~segtrain.data.check.scan._single_ids`) is skipped: it needs the connected components of the whole
     mask, so a large mask with many ids is taken as classes (``--num-classes`` still bounds them).
     """
-    from segtrain.data.windows import Moments, open_windows, read_dtype, strip_height, strips
-
     scan = _Scan(sample, windowed=True)
     try:
         with open_windows(sample.image) as image:
@@ -55,8 +54,6 @@ def scan_large(sample: Sample, colour: bool = False) -> _Scan:
 
 def _mask_counts(path: Path, colour: bool) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Distinct values of a TIFF mask read by windows, their pixels and the mask's size, strip by strip."""
-    from segtrain.data.windows import open_mask_windows, strip_height, strips
-
     tallies = []
     with open_mask_windows(path, colour) as mask:
         height, width = mask.shape

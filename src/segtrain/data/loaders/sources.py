@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from segtrain.data.loaders.patches import pad_to
 from segtrain.data.normalize import STD_FLOOR
 
 
@@ -64,8 +65,6 @@ class DecodedPair:
     """
 
     def __init__(self, image: np.ndarray, labels: np.ndarray, patch: int, ignore_index: int | None = None):
-        from segtrain.data.loaders.patches import pad_to
-
         self.mean, self.std = channel_moments(image)
         h, w = labels.shape[-2:]
         if h < patch or w < patch:  # pad_to works on (C, H, W): pad the raw image in that layout

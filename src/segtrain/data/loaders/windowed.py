@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from segtrain.data.label_mapping import apply_label_mapping
 from segtrain.data.windows import Moments, open_mask_windows, open_windows, read_dtype, strip_height, strips
 from segtrain.errors import UserError
 
@@ -71,8 +72,6 @@ class WindowedPair:
         return self._image, self._mask
 
     def _labels(self, top: int, left: int, height: int, width: int) -> np.ndarray:
-        from segtrain.data.check.dataset import apply_label_mapping
-
         return apply_label_mapping(self._open()[1].window(top, left, height, width), self.labels.mapping)
 
     def crop(self, top: int, left: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,8 +123,6 @@ def windowed_pair(sample, labels, ignore_index: int | None = None) -> WindowedPa
         Multilabel masks; a mask that is not a one-page TIFF, has another size than its image, or
         holds values outside the label mapping; an image that cannot be read by windows.
     """
-    from segtrain.data.check.dataset import apply_label_mapping
-
     if labels.multilabel or getattr(sample, "labels", ()):
         raise UserError(f"{sample.mask}: multilabel masks of an image too large for memory ({sample.image}) cannot "
                         "be read by windows; cut the image and its masks into smaller tiles")

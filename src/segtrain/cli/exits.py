@@ -1,0 +1,69 @@
+"""The exit-code policy of the ``segtrain`` command.
+
+0 success; 2 a problem the user can fix, with one line per problem on stderr; 1 an internal error
+(a bug: the traceback is shown); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+from typer import Abort, BadParameter, Typer, TyperException
+
+from segtrain import api
+from segtrain.errors import DataError, UserError
+
+
+def _usage_line(exc: TyperException) -> str:
+    """A usage error as one line; a value typer could not parse is named with what was typed."""
+    message = exc.format_message()
+    errors = getattr(exc.__cause__, "errors", None)  # typer parses values with pydantic
+    if isinstance(exc, BadParameter) and callable(errors) and errors():
+        first = errors()[0]
+        kind = {"float_parsing": "float", "int_parsing": "integer"}.get(first.get("type"))
+        detail = f"is not a valid {kind}." if kind else f"is not valid: {first.get('msg')}"
+        message = message[: message.index(": ") + 2] + f"{first.get('input')!r} {detail}"
+    elif getattr(exc, "ctx", None) is not None:
+        message = f"{message.rstrip('.')}; see '{exc.ctx.command_path} --help'"
+    return message
+
+
+def run(app: Typer) -> NoReturn:
+    """Run ``app`` and exit: a problem the user can fix exits with code 2 and one line on stderr.
+
+    Such problems are :class:`UserError` (one line per problem of a :class:`DataError`), an
+    OSError on an output path (full disk, no permission, read-only, a file in the way) and a
+    usage error (an unknown option, ``--lr abc``). A run folder the command created is removed
+    again, so a refused command changes nothing on disk. ``--help`` exits 0; no arguments show
+    the help (exit code 2); anything else is a bug and shows its traceback (exit code 1).
+    """
+    mark, code, lines = api.created_mark(), None, []
+    try:
+        code = app(standalone_mode=False)
+    except UserError as exc:
+        lines = exc.problems if isinstance(exc, DataError) else [str(exc)]
+    except OSError as exc:
+        line = api.output_error(exc)
+        if line is None:
+            raise
+        lines = [line]
+    except TyperException as exc:  # usage errors, raised as they are without standalone mode
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()
+            sys.exit(2)
+        lines = [_usage_line(exc)]
+    except KeyboardInterrupt:
+        code = 130
+    except Abort:  # end of input at a prompt
+        sys.stderr.write("Aborted!\n")
+        sys.exit(1)
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    if not lines:
+        sys.exit(code if isinstance(code, int) else 0)
+    api.remove_created(mark)
+    for line in lines:
+        sys.stderr.write("error: " + " ".join(str(line).splitlines()) + "\n")
+    sys.exit(2)

@@ -1,0 +1,99 @@
+"""The result of a data check: :class:`CheckReport`, what :func:`~segtrain.data.check.dataset.check_dataset` found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from segtrain.data.discovery import Sample
+
+@dataclass
+class CheckReport:
+    """The result of :func:`check_dataset`.
+
+    Attributes
+    ----------
+    root : Path
+        The dataset folder, as given.
+    n_pairs : int
+        Complete image/mask pairs found.
+    problems : list of str
+        One line per problem; empty means the dataset is usable.
+    notices : list of str
+        Informational lines (inferred classes, 0/255 masks, lossy masks ...); empty when there
+        are problems, so a failed check shows only what must be fixed.
+    channels : int or None
+        Channel count shared by all images (1 or 3); None if mixed or unknown.
+    num_classes : int
+        Number of classes, given or inferred (0 if no mask could be read).
+    label_mapping : dict of int to int
+        Raw mask value (packed colour when ``colour_masks``) -> class index, e.g. ``{0: 0, 255: 1}``.
+    sizes : dict of str to (int, int)
+        Stem -> image (H, W), for every pair whose image could be read.
+    class_pixels : list of int
+        Pixels per class over the masks of the pairs without any problem.
+    class_names : list of str or None
+        Class names from ``classes.json``; None without one.
+    colour_masks : bool
+        Read the masks with ``read_mask(path, colour=True)``.
+    colours : list of ([int, int, int], int)
+        Colour-coded masks: each colour found and its pixels, in the order of the
+        suggested ``classes.json`` (black first, then by pixels); else empty.
+    lossy_share : float
+        Share of the pixels of the lossy masks that were mapped to the nearest class value (0 if none).
+    mask_format : str
+        "index", "binary", "binary 0/255", "colour", "lossy" or "instance" (see the module docstring).
+    samples : list of Sample
+        The complete pairs found, sorted by stem (not part of :meth:`to_dict`).
+    class_pixels_per_image : dict of str to list of int
+        Stem -> pixels per class, for every pair without any problem (not part of :meth:`to_dict`).
+    intensity : dict of str to (float, float, float, float)
+        Stem -> (mean, std, min, max) of the image's raw values over all channels (not part of :meth:`to_dict`).
+    """
+
+    root: Path
+    n_pairs: int
+    problems: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    channels: int | None = None
+    num_classes: int = 0
+    label_mapping: dict[int, int] = field(default_factory=dict)
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    class_pixels: list[int] = field(default_factory=list)
+    class_names: list[str] | None = None
+    colour_masks: bool = False
+    colours: list[tuple[list[int], int]] = field(default_factory=list)
+    lossy_share: float = 0.0
+    mask_format: str = "index"
+    multilabel: list[str] | None = None
+    samples: list[Sample] = field(default_factory=list)
+    class_pixels_per_image: dict[str, list[int]] = field(default_factory=dict)
+    intensity: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        """Return a JSON-serialisable dict (paths as str, mapping keys as str)."""
+        return {
+            "root": str(self.root),
+            "ok": self.ok,
+            "n_pairs": self.n_pairs,
+            "problems": list(self.problems),
+            "notices": list(self.notices),
+            "channels": self.channels,
+            "num_classes": self.num_classes,
+            "label_mapping": {str(k): int(v) for k, v in self.label_mapping.items()},
+            "sizes": {stem: [int(h), int(w)] for stem, (h, w) in self.sizes.items()},
+            "class_pixels": [int(n) for n in self.class_pixels],
+            "class_names": None if self.class_names is None else list(self.class_names),
+            "colour_masks": self.colour_masks,
+            "colours": [[[int(c) for c in rgb], int(n)] for rgb, n in self.colours],
+            "lossy_share": float(self.lossy_share),
+            "mask_format": self.mask_format,
+            "multilabel": None if self.multilabel is None else list(self.multilabel),
+        }
+
+
