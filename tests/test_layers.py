@@ -102,11 +102,12 @@ def _package(module: str, path: Path) -> str:
     return module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
 
 
-def imports_of(module: str, path: Path, known: dict[str, Path]) -> tuple[list[Import], list[tuple[str, int, bool]]]:
-    """Our imports and the third-party top names ``(name, line, in_function)`` of one module."""
-    tree = ast.parse(path.read_text(), str(path))
+def imports_of(module: str, path: Path, known: dict[str, Path]) -> tuple[list[Import], list[tuple[str, int, bool, str]]]:
+    """Our imports and the third-party top names ``(name, line, in_function, text)`` of one module."""
+    source = path.read_text()
+    tree = ast.parse(source, str(path))
     ours: list[Import] = []
-    third: list[tuple[str, int, bool]] = []
+    third: list[tuple[str, int, bool, str]] = []
 
     def visit(node: ast.AST, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
@@ -125,12 +126,12 @@ def imports_of(module: str, path: Path, known: dict[str, Path]) -> tuple[list[Im
             visit(child, inner)
 
     def add(target: str, names: list[str], node: ast.AST, in_function: bool) -> None:
-        text = ast.get_source_segment(path.read_text(), node) or target
+        text = " ".join((ast.get_source_segment(source, node) or target).split())
         if target == "segtrain" or target.startswith("segtrain."):
             for resolved in _resolve(target, names, known) if names else [target]:
-                ours.append(Import(module, resolved, node.lineno, in_function, " ".join(text.split())))
+                ours.append(Import(module, resolved, node.lineno, in_function, text))
         else:
-            third.append((target.split(".")[0], node.lineno, in_function))
+            third.append((target.split(".")[0], node.lineno, in_function, text))
 
     visit(tree, False)
     return ours, third
@@ -196,7 +197,7 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def _heavy_at_import(known: dict[str, Path], tops: dict[str, list[Import]], third: dict[str, list]) -> set[str]:
     """Modules whose import (at module level, through our modules and their packages) loads a heavy library."""
-    heavy = {m for m, names in third.items() if any(n in HEAVY and not f for n, _, f in names)}
+    heavy = {m for m, names in third.items() if any(n in HEAVY and not f for n, _, f, _ in names)}
     changed = True
     while changed:
         changed = False
@@ -235,15 +236,17 @@ def violations(root: Path = SRC) -> list[str]:
             if not _allowed(m, i.target):
                 lines.append(f"{at}: {layer_of(m)} may not import {layer_of(i.target)} ({i.target}); "
                              "the layers run one way (rules 1-4)")
+            if i.in_function and m == "segtrain" and i.target == "segtrain.api":
+                continue  # PEP 562: every submodule import runs the top package first, so it loads api on first use
             if i.in_function and not (i.target in heavy and m not in heavy):
                 why = "the importing module loads the heavy libraries anyway" if m in heavy else \
                     f"{i.target} imports no heavy library"
                 lines.append(f"{at}: an import inside a function that guards nothing ({why}); "
                              "move it to the top of the module (rule 7)")
         if layer_of(m) == "data":
-            for name, line, _ in third[m]:
+            for name, line, _, text in third[m]:
                 if name in NO_TORCH:
-                    lines.append(f"{where[m]}:{line}: data/ outside data/loaders/ imports {name} (rule 5)")
+                    lines.append(f"{where[m]}:{line}: {text}: data/ outside data/loaders/ imports {name} (rule 5)")
     edges = {m: {i.target for i in ours[m] if i.target in known} for m in known}
     for cycle in _cycles(edges):
         lines.append("import circle: " + " -> ".join(cycle) + " (rule 1)")
@@ -321,15 +324,18 @@ def test_a_light_import_inside_a_function_is_named(tree):
 
 
 def test_a_lazy_import_of_a_heavy_module_from_a_light_one_is_allowed(tree):
-    _append(tree, "data/readers.py", "def later():\n    from segtrain.data.loaders.datamodule import TrainPatches\n")
+    # api stays light (the CLI imports it for --help); training imports torch when a verb runs
+    _append(tree, "api.py", "def later():\n    from segtrain.pipeline.run import finish\n")
     found = violations(tree)
-    assert not any("data/readers.py" in f and "guards nothing" in f for f in found), found
+    assert not any("segtrain/api.py" in f for f in found), found
 
 
 def test_a_circle_hidden_in_a_function_is_named(tree):
-    _append(tree, "data/readers.py", "def later():\n    from segtrain.data.fingerprint import fingerprint\n")
+    # data/classes.py imports data/readers.py at its top: a lazy import back closes a circle
+    _append(tree, "data/readers.py", "def later():\n    from segtrain.data.classes import CLASSES_FILE\n")
     found = violations(tree)
-    assert any(f.startswith("import circle:") and "segtrain.data.readers" in f for f in found), found
+    assert any(f.startswith("import circle:") and "segtrain.data.readers" in f and "segtrain.data.classes" in f
+               for f in found), found
 
 
 def test_a_long_module_is_named(tree):

@@ -181,12 +181,20 @@ def discover(root: Path | str) -> Discovery:
         )
 
     found = Discovery(root=root)
-    # Suggest the extension the user's masks already use.
-    mask_ext_counts = Counter(p.suffix for paths in masks.values() for p in paths
-                              if p.suffix.lower() in MASK_EXTS)
-    mask_ext = mask_ext_counts.most_common(1)[0][0] if mask_ext_counts else ".png"
+    _duplicate_stems(found, ((images_dir, images), (masks_dir, masks)))
+    _pair(found, images, masks, label_files, ignored_masks, images_dir, masks_dir)
+    _pair_labels(found, images, label_files, masks_dir)
+    _format_notices(found, masks, masks_dir)
+    if ignored_images:
+        found.notices.append(_ignored_notice(images_dir, ignored_images, "images (.png, .jpg, .tif)"))
+    if ignored_masks:
+        found.notices.append(_ignored_notice(masks_dir, ignored_masks, "masks (.png, .tif)"))
+    return found
 
-    for folder, listing in ((images_dir, images), (masks_dir, masks)):
+
+def _duplicate_stems(found: Discovery, listings) -> None:
+    """One problem per stem that names several files of one folder."""
+    for folder, listing in listings:
         for stem, paths in sorted(listing.items()):
             if len(paths) > 1:
                 names = ", ".join(p.name for p in paths[1:])
@@ -195,10 +203,17 @@ def discover(root: Path | str) -> Discovery:
                     f"keep one file per stem (rename or remove the others)"
                 )
 
+
+def _pair(found: Discovery, images, masks, label_files, ignored_masks, images_dir: Path, masks_dir: Path) -> None:
+    """Pair each image with the mask of its stem; an image without a mask, or a mask without an image, is a problem."""
+    # Suggest the extension the user's masks already use.
+    mask_ext_counts = Counter(p.suffix for paths in masks.values() for p in paths
+                              if p.suffix.lower() in MASK_EXTS)
+    mask_ext = mask_ext_counts.most_common(1)[0][0] if mask_ext_counts else ".png"
     for stem in sorted(set(images) | set(masks)):
         image_paths, mask_paths = images.get(stem, []), masks.get(stem, [])
         if not mask_paths and stem in label_files:
-            continue  # multilabel: one mask file per label, paired below
+            continue  # multilabel: one mask file per label, paired by _pair_labels
         if not mask_paths:
             other = next((p for p in ignored_masks if p.stem == stem), None)
             why = f" ({other.name} is not a mask format: save it as .png or .tif)" if other else ""
@@ -213,6 +228,10 @@ def discover(root: Path | str) -> Discovery:
                 )
         elif len(image_paths) == 1 and len(mask_paths) == 1:
             found.samples.append(Sample(stem=stem, image=image_paths[0], mask=mask_paths[0]))
+
+
+def _pair_labels(found: Discovery, images, label_files, masks_dir: Path) -> None:
+    """Masks named ``<stem>_<label>.<ext>``: one label name is one mask per image, several are multilabel."""
     names = {label for labels in label_files.values() for label, _ in labels}
     single = len(names) == 1  # e.g. every mask named <stem>_mask.png: one mask per image, not multilabel
     for stem, labels in sorted(label_files.items()):
@@ -225,6 +244,9 @@ def discover(root: Path | str) -> Discovery:
             f"{masks_dir}: masks named <stem>_{names.pop()}.<ext> paired with their images" if single else
             f"{masks_dir}: multilabel masks, one file per label ({', '.join(sorted(names))}) named <stem>_<label>.<ext>")
 
+
+def _format_notices(found: Discovery, masks, masks_dir: Path) -> None:
+    """A notice per JPEG mask (one for the folder when there are many)."""
     lossy = [p for _, paths in sorted(masks.items()) for p in paths
              if p.suffix.lower() in LOSSY_MASK_EXTS]
     if len(lossy) <= _MAX_LISTED:
@@ -233,8 +255,3 @@ def discover(root: Path | str) -> Discovery:
         found.notices.append(
             f"{masks_dir}: {len(lossy)} masks in JPEG format (e.g. {lossy[0].name}): {_LOSSY_NOTICE}"
         )
-    if ignored_images:
-        found.notices.append(_ignored_notice(images_dir, ignored_images, "images (.png, .jpg, .tif)"))
-    if ignored_masks:
-        found.notices.append(_ignored_notice(masks_dir, ignored_masks, "masks (.png, .tif)"))
-    return found
