@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from segtrain.config import SegtrainConfig
 from segtrain.data.fingerprint import Fingerprint
 from segtrain.data.loaders.patches import count_patches, tiles_per_image
-from segtrain.planning.arithmetic import epochs_in_budget, sliding_tiles, steps_per_epoch
+from segtrain.planning.arithmetic import sliding_tiles, steps_per_epoch
 from segtrain.planning.batch import MemoryFit, dataset_cap
-from segtrain.planning.planner import MIN_VALIDATIONS, VALIDATION_OVERHEAD, plan_training
+from segtrain.planning.budget import MIN_VALIDATIONS, VALIDATION_OVERHEAD, epochs_in_budget
+from segtrain.planning.planner import plan_training
 from segtrain.runtime.env import Machine
 
 MB = 2**20

@@ -76,9 +76,13 @@ def test_overfitting_run_is_diagnosed(tmp_path):
 def test_underfitting_run_is_diagnosed(tmp_path):
     data = make_dataset(tmp_path / "data", n=20, size=(32, 32), channels=1, classes=2, seed=1)
     result = _train(data, tmp_path / "underfit", TINY, epochs=5, lr=1e-7)
+    trained = {f.code: f.fix for f in result.findings}  # the diagnosis training ran, with its run record
     codes = _codes(result.run)
     assert "underfitting" in codes, codes
     assert "overfitting" not in codes
+    assert "model.width: 16" in trained["underfitting"]  # twice the run's width 8, from the record
+    doctor = {f["code"]: f["fix"] for f in json.loads((result.run / "findings.json").read_text())}
+    assert "model.width: 16" in doctor["underfitting"]  # doctor rebuilt the same facts from the run folder
 
 
 def test_healthy_run_has_no_warnings(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
-from segtrain.engine.callbacks import BudgetStop
+from segtrain.engine.stops import BudgetStop
 from segtrain.engine.trainer import _ProgressBar
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from segtrain.planning.arithmetic import epochs_in_budget, rescale_lr, samples_seen, sliding_tiles, steps_per_epoch
+from segtrain.planning.arithmetic import rescale_lr, samples_seen, sliding_tiles, steps_per_epoch
 
 
 def test_steps_per_epoch_is_ceiling():
@@ -35,8 +35,3 @@ def test_sliding_tiles_matches_monai(length, patch, overlap):
     size = max(length, patch)
     interval = _get_scan_interval((size,), (patch,), 1, (overlap,))
     assert sliding_tiles(length, patch, overlap) == len(dense_patch_slices((size,), (patch,), interval))
-
-
-def test_epochs_in_budget():
-    assert epochs_in_budget(300, 100, 0.5, 10) == 5  # 300 / (50 + 10)
-    assert epochs_in_budget(10, 100, 0.5, 10) == 1  # never below one

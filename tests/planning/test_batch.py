@@ -1,10 +1,14 @@
 import pytest
 import torch
 
-from segtrain.config import ModelConfig
+from segtrain.config import ModelConfig, SegtrainConfig
 from segtrain.planning.batch import (
-    MemoryFit, dataset_cap, fit_memory, largest_fitting_batch, largest_power_of_two, measure_cpu_memory,
+    BatchPlan, MemoryFit, dataset_cap, fit_memory, fit_patch_in_memory, largest_fitting_batch, largest_power_of_two,
+    measure_cpu_memory, plan_batch,
 )
+from segtrain.planning.plan import TrainingPlan
+from segtrain.planning.planner import _Planner
+from segtrain.runtime.env import Machine
 
 
 def test_largest_power_of_two():
@@ -63,3 +67,47 @@ def test_cpu_memory_is_measured_in_a_fresh_process_and_grows_with_the_batch():
     # activations of a width-8 depth-2 U-Net at 128x128: tens of float32 maps of 128x128 per sample,
     # so well over 1 MB and well under 1 GB per sample
     assert 2**20 < fit.per_sample < 2**30
+
+
+def test_batch_plan_multiplies_micro_batch_accumulation_and_processes():
+    sizes = BatchPlan(micro=4, accumulate=3, processes=2)
+    assert sizes.loader == 12  # what one process's loader hands over per weight update
+    assert sizes.effective == 24  # samples behind one weight update
+
+
+def _batch_plan(train, patches=40, probes=None, machine=Machine("cpu", bf16=False, cores=2, description="test CPU")):
+    plan = TrainingPlan()
+    config = SegtrainConfig.model_validate({"train": train})
+    return plan, plan_batch(_Planner(plan, TrainingPlan()), probes, machine, config, 256, patches, False, False)
+
+
+def test_unmeasured_batch_is_the_device_default_within_the_dataset_cap():
+    plan, sizes = _batch_plan({}, patches=1000)
+    assert sizes == BatchPlan(8, 1, 1) and plan["effective_batch"] == 8  # default 8; 1000 / 8 = 125 allows 64
+    plan, sizes = _batch_plan({}, patches=40)
+    assert sizes.micro == 4  # 40 / 8 = 5 -> 4
+    assert plan["accumulate"] == 1 and "processes" not in plan
+
+
+def test_processes_and_accumulation_enter_the_effective_batch():
+    plan, sizes = _batch_plan({"batch_size": 4, "accumulate": 2, "devices": 2, "num_nodes": 3})
+    assert sizes == BatchPlan(4, 2, 6)
+    assert plan["processes"] == 6 and plan["effective_batch"] == 48
+    assert plan.items["effective_batch"].reason == "batch 4 x accumulate 2 x 6 processes: samples per weight update"
+    assert any("batch norm sees only 4 samples" in w for w in plan.warnings)
+
+
+def test_a_planned_patch_is_halved_until_a_batch_of_two_fits():
+    class PatchMemory:
+        def available_memory(self):
+            return 1024 * 2**20  # half of it, 512 MB, may be used
+
+        def memory(self, patch, bf16, channels_last):  # 50 MB + 2 GB per sample at 256, scaling with the area
+            return MemoryFit(50 * 2**20, 2048 * 2**20 * (patch / 256) ** 2, {})
+
+    plan = TrainingPlan()
+    plan.set("patch_size", 256, "planned")
+    # 256: (512 - 50) / 2048 < 1; 128: 462 / 512 < 1; 64: 462 / 128 = 3.6 -> batch 2 fits
+    assert fit_patch_in_memory(plan, PatchMemory(), SegtrainConfig(), 256, 16, False, False) == 64
+    assert plan["patch_size"] == 64 and "halved from 256 until a batch of 2 fits in the 0.5 GB allowed" in \
+        plan.items["patch_size"].reason

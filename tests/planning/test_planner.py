@@ -7,7 +7,8 @@ from segtrain.data.fingerprint import Fingerprint
 from segtrain.errors import UserError
 from segtrain.planning.batch import MemoryFit
 from segtrain.planning.lr_finder import LRCurve, LRSuggestion
-from segtrain.planning.planner import DEFAULT_BUDGET_S, MIN_VALIDATIONS, TrainingPlan, plan_training
+from segtrain.planning.budget import DEFAULT_BUDGET_S, MIN_VALIDATIONS
+from segtrain.planning.planner import TrainingPlan, plan_training
 from segtrain.runtime.env import Machine
 
 CPU = Machine("cpu", bf16=False, cores=2, description="test CPU")

@@ -84,3 +84,27 @@ def test_record_command_names_segtrain_or_the_python_script(tmp_path):
     run.record_command(["fit.py", "--lr", "1e-3"])
     assert (tmp_path / "command.txt").read_text().splitlines() == [
         "segtrain train 'my data' --out r", "segtrain train --resume r", "python fit.py --lr 1e-3"]
+
+
+def test_rundir_names_every_file_of_the_run_folder(tmp_path):
+    run = RunDir(tmp_path / "r")
+    names = {"config": "config.yaml", "plan": "plan.json", "split": "split.json", "metrics": "metrics.csv",
+             "steps": "steps.csv", "grads": "grads.csv", "events": "events.jsonl", "findings": "findings.json",
+             "command": "command.txt", "lr_find_csv": "lr_find.csv", "lr_find_png": "lr_find.png",
+             "evaluation": "evaluation.json", "report": "report.html", "plots": "plots", "tensorboard": "tensorboard",
+             "checkpoints": "checkpoints", "best": "checkpoints/best.ckpt", "last": "checkpoints/last.ckpt"}
+    for name, relative in names.items():
+        assert getattr(run, name) == run.path / relative, name
+    assert run.histories == {"metrics": run.metrics, "steps": run.steps, "grads": run.grads, "events": run.events}
+    assert set(run.files) <= {getattr(run, name) for name in names}
+
+
+def test_overwrite_removes_every_file_of_the_old_run(tmp_path):
+    run = RunDir.create(tmp_path / "r")
+    for file in run.files:
+        file.write_text("x")
+    run.plots.mkdir()
+    (run.plots / "losses.png").write_text("x")
+    (run.path / "mine.txt").write_text("kept")
+    again = RunDir.create(tmp_path / "r", overwrite=True)
+    assert sorted(p.name for p in again.path.iterdir()) == ["checkpoints", "mine.txt"]

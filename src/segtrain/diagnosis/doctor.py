@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from segtrain.diagnosis.detectors import run_detectors, sort_findings
 from segtrain.diagnosis.findings import Finding
@@ -15,16 +15,17 @@ def diagnose(history: RunHistory) -> list[Finding]:
     return run_detectors(history)
 
 
-def diagnose_run(run_path: Path | str, meta: dict[str, Any] | None = None) -> list[Finding]:
-    """Load the histories in the run folder ``run_path`` and diagnose them.
+def diagnose_run(run_path: Path | str | Mapping[str, Path], meta: dict[str, Any] | None = None) -> list[Finding]:
+    """Load the histories of a run and diagnose them.
 
     Parameters
     ----------
-    run_path : Path or str
-        A run folder; missing history files are treated as empty.
+    run_path : Path, str or mapping
+        The history files by role (``RunDir.histories``), or a run folder holding them;
+        missing history files are treated as empty.
     meta : dict, optional
         Facts the files do not hold (``num_classes``, ``class_names``, ``lr``, ``precision``,
-        ``max_epochs``, ``batch_size``, ``num_workers``), used to name classes and values.
+        ``batch_size``, ``num_workers``, ``width``, ...), used to name classes and values.
     """
     return diagnose(RunHistory.load(run_path, meta))
 

@@ -24,9 +24,11 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 NAN = float("nan")
+_NAMES = {"metrics": "metrics.csv", "steps": "steps.csv", "grads": "grads.csv", "events": "events.jsonl"}
+"""The files of the table above by role, for a caller that passes a folder rather than the files."""
 INT_COLUMNS = ("epoch", "step")
 """Columns read as ints; a row whose key column is not a finite number is skipped."""
 
@@ -136,7 +138,8 @@ class RunHistory:
         ``events.jsonl`` objects, in order (unknown kinds are kept; detectors ignore them).
     meta : dict
         Facts the files do not hold, filled by the caller when known: ``num_classes``,
-        ``class_names``, ``lr``, ``precision``, ``max_epochs``, ``batch_size``, ``num_workers``.
+        ``class_names``, ``lr``, ``precision``, ``batch_size``, ``accumulate``, ``num_workers``,
+        ``width``, ``depth``, ``patch_size``, ``max_epochs``, ``memory_allowed_mb``.
     """
 
     epochs: list[dict[str, Any]] = field(default_factory=list)
@@ -146,14 +149,24 @@ class RunHistory:
     meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, run_path: Path | str, meta: dict[str, Any] | None = None) -> RunHistory:
-        """Read the histories in the run folder ``run_path`` (missing files give empty lists)."""
-        run = Path(run_path)
+    def load(cls, run: Path | str | Mapping[str, Path], meta: dict[str, Any] | None = None) -> RunHistory:
+        """Read the histories of a run (missing files give empty lists).
+
+        Parameters
+        ----------
+        run : Path, str or mapping
+            The files by role, ``{"metrics": ..., "steps": ..., "grads": ..., "events": ...}``
+            (what the caller's run-folder layout names: ``RunDir.histories``); or a folder
+            holding them under the names of the table above.
+        meta : dict, optional
+            Facts the files do not hold (see the class docstring).
+        """
+        files = dict(run) if isinstance(run, Mapping) else {role: Path(run) / name for role, name in _NAMES.items()}
         return cls(
-            epochs=read_table(run / "metrics.csv", "epoch"),
-            steps=read_table(run / "steps.csv", "step"),
-            grads=read_table(run / "grads.csv", "step"),
-            events=read_events(run / "events.jsonl"),
+            epochs=read_table(Path(files["metrics"]), "epoch"),
+            steps=read_table(Path(files["steps"]), "step"),
+            grads=read_table(Path(files["grads"]), "step"),
+            events=read_events(Path(files["events"])),
             meta=dict(meta or {}),
         )
 

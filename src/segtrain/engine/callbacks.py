@@ -1,4 +1,7 @@
-"""Callbacks that record and act: the per-epoch log, the wall-clock budget, atomic checkpoints."""
+"""Callbacks that record: the per-epoch and per-step logs, atomic checkpoints.
+
+The stoppers (the wall-clock budget, ``max_steps``) are in :mod:`segtrain.engine.stops`.
+"""
 
 from __future__ import annotations
 
@@ -198,79 +201,3 @@ class StepLog(Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         self._flush(trainer)
 
-
-class StepLimitStop(Callback):
-    """At ``max_steps``, stop through ``trainer.should_stop`` so that the cut epoch is still validated
-    (Lightning's own ``max_steps`` ends the epoch without validating it, and no best checkpoint is chosen)."""
-
-    def __init__(self, max_steps: int):
-        self.max_steps = max_steps
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step >= self.max_steps:
-            trainer.should_stop = True
-
-
-class BudgetStop(Callback):
-    """Stop training so that it and its final validation end within ``budget_s`` seconds.
-
-    After every training step: stop if the time used plus the last validation's duration
-    reaches the budget (Lightning then runs one last validation). Every ``REPLAN_EVERY`` steps
-    and after every epoch: re-plan the schedule's total steps from the measured step time, so
-    the learning rate finishes its decay when the budget runs out even if the planner's
-    estimate of the step time was off.
-    """
-
-    REPLAN_EVERY = 20
-
-    def __init__(self, budget_s: float, val_estimate_s: float, schedule=None):
-        self.budget_s, self.val_s, self.schedule = budget_s, val_estimate_s, schedule
-        self.start = 0.0
-        self.val_started = 0.0
-        self.val_total = 0.0
-        self.stopped = False
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        self.start = time.perf_counter() - getattr(self, "elapsed", 0.0)
-
-    def state_dict(self) -> dict:
-        return {"elapsed": time.perf_counter() - self.start, "val_total": self.val_total, "val_s": self.val_s}
-
-    fresh = False
-    """Set for a run extended with a new budget: the saved clock is not carried over."""
-
-    def load_state_dict(self, state: dict) -> None:
-        if not self.fresh:
-            self.elapsed, self.val_total, self.val_s = state["elapsed"], state["val_total"], state["val_s"]
-
-    def on_validation_start(self, trainer, pl_module) -> None:
-        self.val_started = time.perf_counter()
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        if not trainer.sanity_checking:
-            self.val_s = time.perf_counter() - self.val_started
-            self.val_total += self.val_s
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        elapsed = time.perf_counter() - self.start
-        stop = trainer.strategy.reduce_boolean_decision(elapsed + self.val_s >= self.budget_s, all=False)
-        if stop and not trainer.should_stop:
-            trainer.should_stop = True
-            self.stopped = True
-        if trainer.global_step % self.REPLAN_EVERY == 0:
-            self._replan(trainer)
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._replan(trainer)
-
-    def _replan(self, trainer) -> None:
-        if self.schedule is None or trainer.global_step == 0:
-            return
-        elapsed = time.perf_counter() - self.start
-        step_s = max(1e-6, (elapsed - self.val_total) / trainer.global_step)
-        steps_per_epoch = max(1, trainer.num_training_batches)  # one loader batch is one update
-        remaining = max(0.0, self.budget_s - elapsed)
-        validations_left = math.ceil(remaining / (steps_per_epoch * step_s + self.val_s))
-        steps_left = max(0.0, remaining - validations_left * self.val_s) / step_s
-        total = trainer.strategy.broadcast(int(trainer.global_step + steps_left), src=0)
-        self.schedule.replan(trainer.global_step, total)

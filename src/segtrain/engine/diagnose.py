@@ -15,15 +15,17 @@ logger = logging.getLogger("segtrain")
 class EpochDiagnosis(Callback):
     """Prints each warning or error finding once, the first epoch it appears (rank zero only)."""
 
-    def __init__(self, run: Path, meta: dict):
-        self.run, self.meta = Path(run), meta
+    def __init__(self, histories: dict[str, Path], meta: dict):
+        """``histories``: the run's history files by role (``RunDir.histories``); ``meta``: the
+        facts of its record (``RunRecord.diagnosis_facts``)."""
+        self.histories, self.meta = histories, meta
         self.said: dict[str, str] = {}
         """Code -> severity of the findings already printed."""
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
             return
-        for finding in diagnose_run(self.run, self.meta):
+        for finding in diagnose_run(self.histories, self.meta):
             if finding.severity in ("warning", "error") and self.said.get(finding.code) != finding.severity:
                 self.said[finding.code] = finding.severity
                 logger.warning(finding.format())

@@ -10,11 +10,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lightning.pytorch.callbacks import Callback
 
-from segtrain._version import __version__
 from segtrain.data.labels import LabelSpec
 from segtrain.data.loaders.datamodule import SegmentationDataModule, TrainPatches, WholeImages
 from segtrain.data.loaders.worker_failures import NamedDataset, explain_loader_error, usable_workers
@@ -24,10 +22,12 @@ from segtrain.engine.diagnose import EpochDiagnosis
 from segtrain.engine.guard import TrainingGuard
 from segtrain.engine.module import SegmentationModule
 from segtrain.engine.records import EventLog
+from segtrain.engine.stops import PLANNED_END, BudgetStop, StepLimitStop, who_stopped
 from segtrain.engine.trainer import build_trainer
 from segtrain.errors import UserError
 from segtrain.evaluation.threshold import tune_threshold
 from segtrain.runtime.ranks import mark_prepared, rank
+from segtrain.runtime.record import RunRecord
 
 logger = logging.getLogger("segtrain")
 
@@ -66,23 +66,11 @@ def resolve_run_config(cfg, report, spec, plan):
     return resolved
 
 
-def run_meta(resolved, report, spec, mode, class_weights, plan) -> dict[str, Any]:
-    """The facts saved in every checkpoint (``"segtrain"``): enough to rebuild and continue the run."""
-    return {
-        "version": __version__,
-        "config": resolved.model_dump(mode="json"),
-        "in_channels": int(report.channels),
-        "num_classes": int(report.num_classes),
-        "mode": mode,
-        **spec.to_meta(),
-        "class_weights": class_weights,
-        "threshold": resolved.train.threshold,
-        "patch_size": plan["patch_size"],
-        "lr": plan["lr"],
-        "total_steps": plan["total_steps"],
-        "warmup_steps": plan["warmup_steps"],
-        "accumulate": plan.get("accumulate", 1),
-    }
+def run_record(resolved, report, spec, mode, class_weights, plan) -> RunRecord:
+    """The record of a run, saved in every checkpoint (``"segtrain"``): enough to rebuild and continue it,
+    and the facts its diagnosis names (batch, workers, width, ...)."""
+    return RunRecord.from_config(resolved, plan, in_channels=int(report.channels), num_classes=int(report.num_classes),
+                                 mode=mode, class_weights=class_weights, **spec.to_meta())
 
 
 class _Extension(Callback):
@@ -98,12 +86,13 @@ class _Extension(Callback):
             trainer.early_stopping_callback.stopped_epoch = 0
 
 
-def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, plan, progress=None,
+def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: dict, plan, progress=None,
         resume_from: Path | None = None, extend_to_steps: int | None = None) -> TrainResult:
     """Train (or continue from ``resume_from``) and return how it went; writes ``findings.json``."""
     import lightning as L
 
     train_cfg = resolved.train
+    meta = record.to_dict()  # the checkpoint's "segtrain"
     spec = LabelSpec.from_meta(meta)
     train_samples = [samples[s] for s in split_stems["train"]]
     val_samples = [samples[s] for s in split_stems["val"]]
@@ -124,13 +113,13 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
     datamodule = SegmentationDataModule(NamedDataset(patches, patches.files, root=root),
                                         NamedDataset(whole, whole.files, root=root), effective, workers,
                                         train_cfg.seed, plan["steps_per_epoch"] * plan.get("effective_batch", effective))
-    events = EventLog(run.path / "events.jsonl", rank_zero=first)
+    events = EventLog(run.events, rank_zero=first)
     guard = TrainingGuard(
         events, train_cfg.max_recoveries, train_cfg.recovery_lr_factor,
         lambda numbers: [str(train_samples[n].image) for n in numbers],
-        int(meta["num_classes"]), resolved.data.ignore_index, meta["mode"], plan["precision"],
+        int(record.num_classes), resolved.data.ignore_index, record.mode, plan["precision"],
     )
-    diagnosis = EpochDiagnosis(run.path, _diagnosis_meta(meta))
+    diagnosis = EpochDiagnosis(run.histories, record.diagnosis_facts())
     extra = [diagnosis]
     if extend_to_steps is not None:
         extra.append(_Extension(extend_to_steps))
@@ -151,14 +140,14 @@ def fit(run, resolved, meta: dict, report, samples: dict, split_stems: dict, pla
             raise
         raise explained from None
     seconds = time.perf_counter() - start
-    stopped_by = _stop_reason(trainer, guard, budget_stop, events)
+    stopped_by = _stop_reason(trainer, guard, events)
     if not trainer.is_global_zero:  # the first process writes the run folder's files
         return TrainResult(run=run.path, best_checkpoint=run.best, best_val_dice=None, best_epoch=None,
                            epochs=trainer.current_epoch, steps=trainer.global_step, seconds=seconds,
                            stopped_by="", rank_zero=False)
     if train_cfg.tune_threshold:
-        tune_threshold(run, resolved, spec, meta["mode"], val_samples)
-    findings = _findings(run, meta, diagnosis.said)
+        tune_threshold(run, resolved, spec, record.mode, val_samples)
+    findings = _findings(run, record, diagnosis.said)
     best_score = trainer.checkpoint_callback.best_model_score
     return TrainResult(
         run=run.path,
@@ -179,23 +168,19 @@ def _workers(requested: int, run, first: bool = True) -> int:
     workers, reason = usable_workers(int(requested or 0))
     if reason:
         logger.warning(f"warning: {reason}")
-        EventLog(run.path / "events.jsonl", rank_zero=first).write({"kind": "workers", "step": 0, "epoch": 0, "reason": reason})
+        EventLog(run.events, rank_zero=first).write({"kind": "workers", "step": 0, "epoch": 0, "reason": reason})
     return workers
 
 
-def _diagnosis_meta(meta: dict) -> dict:
-    config = meta["config"]
-    return {"num_classes": meta["num_classes"], "class_names": config["data"].get("class_names"),
-            "lr": meta["lr"], "precision": config["train"].get("precision")}
-
-
-def _stop_reason(trainer, guard, budget_stop, events) -> str:
+def _stop_reason(trainer, guard, events) -> str:
+    """Why training ended, from the guard, the stoppers (each records its reason) and early stopping."""
     step, epoch = trainer.global_step, trainer.current_epoch
     if guard.stopped:
         return "repeated non-finite or exploding steps"
     early = trainer.early_stopping_callback
-    if budget_stop is not None and budget_stop.stopped:
-        reason, detail = "budget", "the wall-clock budget was used"
+    budget, limit = who_stopped(trainer, BudgetStop), who_stopped(trainer, StepLimitStop)
+    if budget is not None:
+        reason, detail = budget.reason, budget.detail
     elif early is not None and early.stopped_epoch:
         best = trainer.checkpoint_callback.best_model_score
         best_epoch = _best_epoch(trainer)
@@ -204,8 +189,8 @@ def _stop_reason(trainer, guard, budget_stop, events) -> str:
                       "best_epoch": best_epoch, "best_score": None if best is None else float(best),
                       "patience": early.patience, "monitor": early.monitor})
         return "early stopping"
-    else:
-        reason, detail = "planned end", "the planned number of epochs or steps was reached"
+    else:  # max_steps (StepLimitStop) or the planned epochs
+        reason, detail = PLANNED_END if limit is None else (limit.reason, limit.detail)
     events.write({"kind": "stop", "step": step, "epoch": epoch, "reason": reason, "detail": detail})
     return reason
 
@@ -222,10 +207,10 @@ def _best_epoch(trainer) -> int | None:
         return None
 
 
-def _findings(run, meta, said: dict[str, str]) -> list:
+def _findings(run, record: RunRecord, said: dict[str, str]) -> list:
     """Diagnose the finished run from its histories; print what was not said yet; write ``findings.json``."""
-    findings = diagnose_run(run.path, _diagnosis_meta(meta))
-    write_findings(run.path / "findings.json", findings)
+    findings = diagnose_run(run.histories, record.diagnosis_facts())
+    write_findings(run.findings, findings)
     for finding in findings:
         if said.get(finding.code) == finding.severity:
             continue

@@ -16,7 +16,8 @@ def experiment_logger(run, name: str):
         return None
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    return TensorBoardLogger(save_dir=run.path, name="tensorboard", version="", default_hp_metric=False)
+    return TensorBoardLogger(save_dir=run.tensorboard.parent, name=run.tensorboard.name, version="",
+                             default_hp_metric=False)
 
 
 def check_logger(name: str) -> None:

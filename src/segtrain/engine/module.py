@@ -11,7 +11,7 @@ to change how it runs: every loader batch is one weight update (the effective ba
 
 1. forward and backward over the micro-batches; an out-of-memory error frees memory, doubles
    the number of pieces (halving the micro-batch) and runs the step again, so the effective batch
-   and the schedule do not change (:meth:`_shrink`);
+   and the schedule do not change (:mod:`segtrain.engine.oom_recovery`);
 2. a non-finite loss stops the backward passes (one zero-gradient backward keeps DDP ranks in
    step), and every rank learns that the step failed;
 3. at ``on_before_optimizer_step`` (gradients unscaled): the total and per-group gradient norms,
@@ -24,7 +24,6 @@ to change how it runs: every loader batch is one weight update (the effective ba
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +35,7 @@ from segtrain.config.schema import SegtrainConfig
 from segtrain.data.discovery import Sample
 from segtrain.data.labels import LabelSpec
 from segtrain.engine.gradients import clip_to, group_norms, layer_groups, total_norm
-from segtrain.errors import UserError
+from segtrain.engine.oom_recovery import run_recovering
 from segtrain.evaluation.large_scores import confusion_large
 from segtrain.inference.tiling import logits_to_classes, tiled_logits
 from segtrain.losses import build_loss
@@ -51,12 +50,6 @@ PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 3
 """``plateau`` schedule: halve the rate after 3 validations without a lower validation loss."""
 GRAD_LOG_EVERY = 10
 """Per-group gradient norms are recorded every this many steps (the total norm every step)."""
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """A GPU out-of-memory error, or the CPU allocator failing to allocate."""
-    return isinstance(exc, torch.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
 
 
 @dataclass
@@ -130,14 +123,7 @@ class SegmentationModule(L.LightningModule):
         optimizer = self.optimizers()
         self.loss_fn.step = self.global_step
         self.last_step = record = StepRecord(step=self.global_step + 1, loss=math.nan)
-        while True:
-            try:
-                loss, failed = self._forward_backward(images, masks)
-                break
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
-                if not is_out_of_memory(exc):
-                    raise
-                record.oom.append(self._shrink(exc, images.shape[0]))
+        loss, failed = run_recovering(lambda: self._forward_backward(images, masks), self, images.shape[0], record.oom)
         failed = self.trainer.strategy.reduce_boolean_decision(failed is not None, all=False) and (failed or "loss")
         self._failed = failed or None
         record.loss = float(loss)
@@ -182,24 +168,6 @@ class SegmentationModule(L.LightningModule):
         if last or not hasattr(model, "no_sync"):
             return contextlib.nullcontext()
         return model.no_sync()
-
-    def _shrink(self, exc: BaseException, batch: int) -> dict:
-        """Free memory and halve the micro-batch (double the pieces) after an out-of-memory error."""
-        before_size = math.ceil(batch / self.micro_batches)
-        self.optimizers().zero_grad(set_to_none=True)
-        del exc
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        if before_size <= 1 or self.trainer.world_size > 1:
-            where = "even at micro-batch 1" if before_size <= 1 else "on one of several devices"
-            raise UserError(f"out of memory {where} (patch {self.meta['patch_size']}); "
-                            "use a smaller --patch-size or --batch-size") from None
-        before = self.micro_batches
-        self.micro_batches = min(batch, before * 2)
-        return {"micro_batch_before": before_size, "micro_batch_after": math.ceil(batch / self.micro_batches),
-                "accumulate_before": before, "accumulate_after": self.micro_batches,
-                "device": str(self.device)}
 
     def on_before_optimizer_step(self, optimizer) -> None:
         """Gradients are unscaled here: measure them, drop them if the step failed, clip them."""

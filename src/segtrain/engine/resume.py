@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from segtrain.runtime.rundir import atomic_write_text
+from segtrain.runtime.rundir import RunDir, atomic_write_text
 
 
 class PeriodicCheckpoint(Callback):
@@ -95,9 +95,9 @@ def _keep_rows(path: Path, keep) -> None:
     atomic_write_text(path, "".join(kept))
 
 
-def truncate_histories(run: Path, step: int) -> None:
-    """Drop what the logs of ``run`` recorded after a checkpoint taken at ``step``."""
-    run = Path(run)
+def truncate_histories(run: RunDir | Path, step: int) -> None:
+    """Drop what the logs of the run folder ``run`` recorded after a checkpoint taken at ``step``."""
+    run = run if isinstance(run, RunDir) else RunDir(Path(run))
 
     def upto(row):
         try:
@@ -105,10 +105,10 @@ def truncate_histories(run: Path, step: int) -> None:
         except (KeyError, ValueError):
             return False
 
-    _keep_rows(run / "steps.csv", upto)
-    _keep_rows(run / "grads.csv", upto)
-    _keep_rows(run / "metrics.csv", upto)
-    events = run / "events.jsonl"
+    _keep_rows(run.steps, upto)
+    _keep_rows(run.grads, upto)
+    _keep_rows(run.metrics, upto)
+    events = run.events
     if events.exists():
         kept = []
         for line in events.read_text().splitlines(keepends=True):
@@ -118,5 +118,5 @@ def truncate_histories(run: Path, step: int) -> None:
             except (ValueError, AttributeError):
                 continue
         atomic_write_text(events, "".join(kept))
-    for stale in (run / "checkpoints").glob(".*.tmp"):  # a write the kill interrupted
+    for stale in run.checkpoints.glob(".*.tmp"):  # a write the kill interrupted
         stale.unlink(missing_ok=True)

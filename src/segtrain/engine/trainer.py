@@ -11,10 +11,12 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProg
 
 from segtrain.config.schema import SegtrainConfig
 from segtrain.engine.loggers import experiment_logger
-from segtrain.engine.callbacks import AtomicCheckpointIO, BudgetStop, EpochLog, StepLimitStop, StepLog
+from segtrain.engine.callbacks import AtomicCheckpointIO, EpochLog, StepLog
 from segtrain._text import format_seconds
 from segtrain.engine.records import GradLog
+from segtrain.engine.replan import ScheduleReplan
 from segtrain.engine.resume import PeriodicCheckpoint, ResumeState
+from segtrain.engine.stops import BudgetStop, StepLimitStop
 from segtrain.planning.plan import TrainingPlan
 from segtrain.runtime.rundir import RunDir
 
@@ -104,21 +106,14 @@ def build_trainer(
                         enable_version_counter=False),
         EpochLog(run.metrics, None if budget and train.epochs is None else plan["epochs"], budget,
                  num_classes=config.data.num_classes or 2, device=plan["device"]),
-        StepLog(run.path / "steps.csv"),
-        GradLog(run.path / "grads.csv"),
+        StepLog(run.steps),
+        GradLog(run.grads),
         PeriodicCheckpoint(run.last, train.checkpoint_every_s),
         ResumeState(),
         *extra_callbacks,
     ]
-    budget_stop = None
-    if budget is not None:
-        budget_stop = BudgetStop(budget, plan.get("validation_seconds", 0.0), schedule)
-        callbacks.append(budget_stop)
-    if train.max_steps:
-        callbacks.append(StepLimitStop(train.max_steps))
-    if train.early_stop_patience:
-        callbacks.append(EarlyStopping(MONITOR, mode="max", patience=train.early_stop_patience, check_finite=False,
-                                       check_on_train_epoch_end=False))  # only after validations, not a cut epoch
+    stoppers, budget_stop = _stoppers(train, plan, schedule)
+    callbacks += stoppers
     if progress is None:
         progress = sys.stderr.isatty()
     if progress:
@@ -155,6 +150,24 @@ def build_trainer(
         budget_stop,
     )
 
+
+def _stoppers(train, plan: TrainingPlan, schedule) -> tuple[list, BudgetStop | None]:
+    """The callbacks that end training, and the budget's stopper (the run's budget clock) if there is a budget.
+
+    With a budget: :class:`BudgetStop` and, after it, the :class:`ScheduleReplan` that reads its
+    clock. Then :class:`StepLimitStop` for ``max_steps`` and early stopping, when asked for.
+    """
+    callbacks, budget_stop = [], None
+    budget = plan.get("budget_s")
+    if budget is not None:
+        budget_stop = BudgetStop(budget, plan.get("validation_seconds", 0.0))
+        callbacks += [budget_stop, ScheduleReplan(budget_stop, schedule)]
+    if train.max_steps:
+        callbacks.append(StepLimitStop(train.max_steps))
+    if train.early_stop_patience:
+        callbacks.append(EarlyStopping(MONITOR, mode="max", patience=train.early_stop_patience, check_finite=False,
+                                       check_on_train_epoch_end=False))  # only after validations, not a cut epoch
+    return callbacks, budget_stop
 
 
 def _strategy(train) -> str:

@@ -31,6 +31,7 @@ from segtrain.planning.plan import TrainingPlan
 from segtrain.planning.planner import plan_training
 from segtrain.planning.probes import MachineProbes
 from segtrain.runtime.env import detect_machine
+from segtrain.runtime.rundir import RunDir
 
 logger = logging.getLogger("segtrain")
 
@@ -156,14 +157,15 @@ def make_plan(prepared: Prepared, given: TrainingPlan | None = None) -> Training
     return plan
 
 
-def write_lr_curve(plan: TrainingPlan, folder: Path) -> list[Path]:
-    """``lr_find.csv`` and ``lr_find.png`` of the plan's range test in ``folder`` (if it ran)."""
+def write_lr_curve(plan: TrainingPlan, folder: Path | RunDir) -> list[Path]:
+    """``lr_find.csv`` and ``lr_find.png`` (as a run folder names them) of the plan's range test in ``folder``."""
     if plan.lr_curve is None:
         return []
-    folder.mkdir(parents=True, exist_ok=True)
-    write_curve_csv(plan.lr_curve, folder / "lr_find.csv")
-    plot_curve(plan.lr_curve, plan.lr_suggestion, folder / "lr_find.png")
-    return [folder / "lr_find.csv", folder / "lr_find.png"]
+    files = folder if isinstance(folder, RunDir) else RunDir(Path(folder))
+    files.path.mkdir(parents=True, exist_ok=True)
+    write_curve_csv(plan.lr_curve, files.lr_find_csv)
+    plot_curve(plan.lr_curve, plan.lr_suggestion, files.lr_find_png)
+    return [files.lr_find_csv, files.lr_find_png]
 
 
 def load_plan(path: Path | str) -> TrainingPlan:

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
 from segtrain.config import build_config, load_config
-from segtrain.config.schema import parse_duration
-from segtrain.engine.fit import TrainResult, fit, run_meta
+from segtrain.engine.fit import TrainResult, fit, run_record
 from segtrain.engine.resume import truncate_histories
 from segtrain.errors import UserError
 from segtrain.inference.predictor import load_checkpoint
 from segtrain.pipeline.options import BY_KEY, EXTENDING, KEPT, OPTIONS, describe, nested_overrides
 from segtrain.pipeline.prepare import checked, labels, load_plan
+from segtrain.planning.budget import extend_duration
 from segtrain.runtime.log import quiet_libraries
+from segtrain.runtime.record import RunRecord
 from segtrain.runtime.rundir import RunDir, write_json
 
 logger = logging.getLogger("segtrain")
@@ -49,12 +51,12 @@ def resume_run(run, data, config, progress, verbose: bool, options: dict) -> Tra
                         "restore them to resume")
     quiet_libraries(verbose)
     if checkpoint is not None:
-        meta, step = checkpoint["segtrain"], int(checkpoint.get("global_step", 0))
+        record, step = RunRecord.from_dict(checkpoint["segtrain"]), int(checkpoint.get("global_step", 0))
     else:  # killed before the first checkpoint: start again from the beginning
         spec, mode, class_weights = labels(cfg, report, stems)
-        meta, step = run_meta(cfg, report, spec, mode, class_weights, plan), 0
+        record, step = run_record(cfg, report, spec, mode, class_weights, plan), 0
     del checkpoint
-    truncate_histories(rundir.path, step)
+    truncate_histories(rundir, step)
     rundir.record_command()
     extend = extend_plan(plan, options, step, rundir)
     if extend is None and finished(rundir, step):
@@ -64,11 +66,12 @@ def resume_run(run, data, config, progress, verbose: bool, options: dict) -> Tra
         cfg = cfg.model_copy(deep=True)
         for name in ("epochs", "budget_s", "max_steps"):
             setattr(cfg.train, name, extend.get(name))
-        meta = {**meta, "total_steps": plan["total_steps"], "config": cfg.model_dump(mode="json")}
+        record = replace(record, total_steps=plan["total_steps"], config=cfg.model_dump(mode="json"),
+                         max_epochs=plan.get("epochs") if (plan.get("epochs") or 0) > 0 else None)
         write_json(rundir.plan, plan.to_dict())
     logger.info(f"resuming {rundir.path} at step {step}" + (" (extended: " + ", ".join(
         f"{k} {v}" for k, v in extend.items() if v is not None) + ")" if extend else ""))
-    return fit(rundir, cfg, meta, report, samples, stems, plan, progress,
+    return fit(rundir, cfg, record, report, samples, stems, plan, progress,
                resume_from=rundir.last if step else None,
                extend_to_steps=plan["total_steps"] if extend is not None else None)
 
@@ -100,46 +103,19 @@ def refuse_changes(rundir, cfg, data, config, nested: dict) -> None:
 
 
 def extend_plan(plan, options, step, rundir):
-    """Apply ``--epochs`` / ``--budget`` / ``--max-steps`` to the plan of a resumed run (None if none given)."""
+    """Apply ``--epochs`` / ``--budget`` / ``--max-steps`` to the plan of a resumed run (None if none given).
+
+    The arithmetic and its refusals are :func:`segtrain.planning.budget.extend_duration`'s.
+    """
     given = {k: options.get(k) for k in EXTENDS if options.get(k) is not None}
     if not given:
         return None
-    steps_per_epoch = int(plan["steps_per_epoch"])
-    done_epochs = step // steps_per_epoch
-    extend = {"epochs": None, "budget_s": None, "max_steps": None}
-    if "epochs" in given:
-        epochs = int(given["epochs"])
-        if epochs <= done_epochs:
-            raise UserError(f"--epochs {epochs}: {rundir.path} has already trained {done_epochs} epochs; "
-                            f"give more than {done_epochs}")
-        extend["epochs"] = epochs
-        plan.set("epochs", epochs, f"extended by --resume (was {plan['epochs']})", "user")
-        plan.set("total_steps", epochs * steps_per_epoch, "epochs x steps per epoch", "user")
-    if "budget" not in given and plan.get("budget_s") is not None:
-        plan.set("budget_s", None, "replaced by --epochs / --max-steps on --resume", "user")
-    if "max_steps" in given:
-        extend["max_steps"] = int(given["max_steps"])
-        if extend["max_steps"] <= step:
-            raise UserError(f"--max-steps {extend['max_steps']}: {rundir.path} is already at step {step}")
-        plan.set("total_steps", extend["max_steps"], "extended by --resume", "user")
-    if "budget" in given:
-        try:
-            budget = parse_duration(given["budget"])
-        except ValueError as exc:
-            raise UserError(f"--budget: {exc}") from None
-        extend["budget_s"] = budget
-        plan.set("budget_s", budget, "extended by --resume: more training time", "user")
-        step_s = float(plan.get("step_seconds") or 1.0)
-        plan.set("total_steps", step + int(budget / step_s), "estimated from the budget; re-planned while training",
-                 "user")
-        if "epochs" not in given:
-            plan.set("epochs", -1, "until the budget is used", "user")
-    return extend
+    return extend_duration(plan, given, step, rundir.path)
 
 
 def finished(rundir, step: int) -> bool:
     """Whether the run's events record a stop at ``step`` (a run ended, not killed)."""
-    path = rundir.path / "events.jsonl"
+    path = rundir.events
     if not path.exists():
         return False
     for line in path.read_text().splitlines():

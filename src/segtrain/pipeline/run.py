@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from segtrain.config import load_config, save_config
-from segtrain.engine.fit import TrainResult, fit, resolve_run_config, run_meta
+from segtrain.engine.fit import TrainResult, fit, resolve_run_config, run_record
 from segtrain.evaluation.split import evaluate_run
 from segtrain.pipeline.prepare import Prepared, checked, labels, load_plan, make_plan, prepare, write_lr_curve
 from segtrain.reporting.html import build_report
@@ -35,7 +35,7 @@ def train_new(data, out, config, plan, overwrite: bool, progress, verbose: bool,
     run.record_command()
     write_json(run.split, prepared.split)
     write_json(run.plan, planned.to_dict())
-    write_lr_curve(planned, run.path)
+    write_lr_curve(planned, run)
     logger.info(planned.format())
     return _fit(prepared, run, planned, progress)
 
@@ -45,8 +45,8 @@ def _fit(prepared: Prepared, run: RunDir, plan, progress) -> TrainResult:
     spec, mode, class_weights = labels(cfg, report, split_stems)
     resolved = resolve_run_config(cfg, report, spec, plan)
     save_config(resolved, run.config)
-    meta = run_meta(resolved, report, spec, mode, class_weights, plan)
-    return fit(run, resolved, meta, report, prepared.samples, split_stems, plan, progress)
+    record = run_record(resolved, report, spec, mode, class_weights, plan)
+    return fit(run, resolved, record, report, prepared.samples, split_stems, plan, progress)
 
 
 def join(out: Path, verbose: bool = False) -> TrainResult:
@@ -64,8 +64,8 @@ def join(out: Path, verbose: bool = False) -> TrainResult:
     report = checked(cfg.data.root, cfg.data.num_classes)
     samples = {s.stem: s for s in report.samples}
     spec, mode, class_weights = labels(cfg, report, stems)
-    meta = run_meta(cfg, report, spec, mode, class_weights, planned)
-    return fit(run, cfg, meta, report, samples, stems, planned, progress=False)
+    record = run_record(cfg, report, spec, mode, class_weights, planned)
+    return fit(run, cfg, record, report, samples, stems, planned, progress=False)
 
 
 def finish(result: TrainResult) -> TrainResult:

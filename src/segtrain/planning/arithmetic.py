@@ -1,4 +1,7 @@
-"""The arithmetic of a training run, as small pure functions."""
+"""The arithmetic of a training run, as small pure functions: steps, samples, learning-rate rescaling, tiles.
+
+The budget arithmetic (minutes -> epochs and steps) is :mod:`segtrain.planning.budget`'s.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +36,3 @@ def sliding_tiles(length: int, patch: int, overlap: float) -> int:
         return 1
     stride = max(1, int(patch * (1 - overlap)))
     return math.ceil((length - patch) / stride) + 1
-
-
-def epochs_in_budget(budget_s: float, steps: int, step_s: float, val_s: float) -> int:
-    """Whole epochs (training plus one validation each) that fit in ``budget_s`` seconds (at least 1)."""
-    return max(1, int(budget_s // (steps * step_s + val_s)))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from segtrain.reporting._figure import read_json
+from segtrain.runtime.rundir import RunDir
 
 SPLITS = ("train", "val", "test")
 
@@ -69,27 +70,28 @@ class RunFiles:
 
     @classmethod
     def load(cls, run: Path | str) -> "RunFiles":
-        path = Path(run)
-        plan, split = read_json(path / "plan.json"), read_json(path / "split.json")
-        evaluation, findings = read_json(path / "evaluation.json"), read_json(path / "findings.json")
+        files = RunDir(Path(run))
+        plan, split = read_json(files.plan), read_json(files.split)
+        evaluation, findings = read_json(files.evaluation), read_json(files.findings)
         try:
-            command = (path / "command.txt").read_text().strip() or None
+            command = files.command.read_text().strip() or None
         except OSError:
             command = None
         return cls(
-            path=path,
-            config=_yaml(path / "config.yaml"),
+            path=files.path,
+            config=_yaml(files.config),
             plan=plan if isinstance(plan, dict) else {},
             split=split if isinstance(split, dict) else {},
             evaluation=evaluation if isinstance(evaluation, dict) else None,
             findings=findings if isinstance(findings, list) else None,
-            events=_jsonl(path / "events.jsonl"),
+            events=_jsonl(files.events),
             command=command,
         )
 
-    def file(self, name: str) -> Path:
-        """``RUN/<name>``."""
-        return self.path / name
+    @property
+    def folder(self) -> RunDir:
+        """The paths of the run folder's files (``folder.metrics``, ``folder.steps``, ...)."""
+        return RunDir(self.path)
 
     def section(self, name: str) -> dict[str, Any]:
         """One section of ``config.yaml`` (``data``, ``model``, ``train``, ...), ``{}`` when absent."""
@@ -98,7 +100,7 @@ class RunFiles:
 
     @property
     def checkpoint(self) -> Path:
-        return self.path / "checkpoints" / "best.ckpt"
+        return self.folder.best
 
     @property
     def data_root(self) -> Path | None:

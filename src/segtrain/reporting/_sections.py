@@ -111,7 +111,7 @@ def plan(ctx: Context) -> Raw:
 
 
 def _training_summary(run: RunFiles) -> Raw | None:
-    columns = read_columns(run.file("metrics.csv"))
+    columns = read_columns(run.folder.metrics)
     if columns is None or "epoch" not in columns:
         return None
     rows: list[tuple[str, Any]] = [("epochs", int(columns["epoch"][-1]))]

@@ -55,13 +55,14 @@ PLOT_NAMES = ("class_shares", "samples", "losses", "val_metrics", "lr", "steps",
 def _draw_curves(ctx: sections.Context, plots: Path) -> None:
     run = ctx.run
     figures = ctx.figures
-    figures["losses"] = plot_losses(run.file("metrics.csv"), plots / "losses.png")
-    figures["val_metrics"] = plot_val_metrics(run.file("metrics.csv"), plots / "val_metrics.png", run.class_names)
-    figures["lr"] = plot_lr(run.file("steps.csv"), plots / "lr.png")
-    figures["steps"] = plot_steps(run.file("steps.csv"), plots / "steps.png") if figures["lr"] else None
-    figures["lr_find"] = plot_lr_find(run.file("lr_find.csv"), run.file("plan.json"), plots / "lr_find.png")
-    figures["grad_norms"] = plot_grad_norms(run.file("grads.csv"), plots / "grad_norms.png")
-    figures["dice_hist"] = plot_dice_histogram(run.file("evaluation.json"), plots / "dice_hist.png")
+    files = run.folder
+    figures["losses"] = plot_losses(files.metrics, plots / "losses.png")
+    figures["val_metrics"] = plot_val_metrics(files.metrics, plots / "val_metrics.png", run.class_names)
+    figures["lr"] = plot_lr(files.steps, plots / "lr.png")
+    figures["steps"] = plot_steps(files.steps, plots / "steps.png") if figures["lr"] else None
+    figures["lr_find"] = plot_lr_find(files.lr_find_csv, files.plan, plots / "lr_find.png")
+    figures["grad_norms"] = plot_grad_norms(files.grads, plots / "grad_norms.png")
+    figures["dice_hist"] = plot_dice_histogram(files.evaluation, plots / "dice_hist.png")
     ctx.notes.update({
         "losses": "no losses recorded (metrics.csv missing or empty)",
         "val_metrics": "no validation scores recorded (metrics.csv missing or empty)",
@@ -95,7 +96,7 @@ def _draw_images(ctx: sections.Context, plots: Path) -> None:
                                                       plots / "samples.png", run.overlay_names)
     ctx.notes["samples"] = gone if not samples else "no training samples listed in split.json"
 
-    confusion = read_confusion(run.file("evaluation.json"))
+    confusion = read_confusion(run.folder.evaluation)
     if confusion is not None:
         ctx.confusion_source = "from evaluation.json"
     test = run.stems("test")
@@ -123,7 +124,7 @@ def _draw_images(ctx: sections.Context, plots: Path) -> None:
     ctx.confusion = confusion
     names = run.class_names
     ctx.figures["confusion"] = plot_confusion(confusion, plots / "confusion.png", names)
-    ctx.figures["class_shares"] = plot_class_shares(run.file("plan.json"), plots / "class_shares.png", names,
+    ctx.figures["class_shares"] = plot_class_shares(run.folder.plan, plots / "class_shares.png", names,
                                                     confusion)
     ctx.notes["class_shares"] = "plan.json holds no class shares"
 
@@ -151,7 +152,7 @@ def build_report(run: Path | str) -> Path:
     if not run.is_dir():
         raise UserError(f"{run}: not a folder; pass the --out folder of a 'segtrain train'")
     files = RunFiles.load(run)
-    plots = run / "plots"
+    plots = files.folder.plots
     ctx = sections.Context(files, versions=package_versions())
     _draw_curves(ctx, plots)
     _draw_images(ctx, plots)
@@ -167,6 +168,6 @@ def build_report(run: Path | str) -> Path:
     body = [("data", "Data", sections.data(ctx)), ("plan", "Plan", sections.plan(ctx)),
             ("curves", "Curves", sections.curves(ctx)), ("results", "Results", sections.results(ctx)),
             ("findings", "Findings", sections.findings(ctx)), ("provenance", "Provenance", sections.provenance(ctx))]
-    out = run / "report.html"
+    out = files.folder.report
     atomic_write_text(out, page("segtrain run report", header, body))
     return out

@@ -5,9 +5,19 @@
     RUN/config.yaml      the fully resolved config
     RUN/plan.json        every planned number with its reason
     RUN/split.json       the stems of train / val / test
+    RUN/command.txt      the command lines that made and resumed the run
+    RUN/lr_find.csv, lr_find.png   the learning-rate range test (when it ran)
     RUN/metrics.csv      one row per epoch
+    RUN/steps.csv        one row per weight update
+    RUN/grads.csv        gradient norms per layer group, every few steps
+    RUN/events.jsonl     what happened (recoveries, stops, fallbacks), one JSON object a line
+    RUN/findings.json    the diagnosis
     RUN/checkpoints/best.ckpt, last.ckpt
     RUN/evaluation.json  test scores
+    RUN/report.html, plots/   the report and its figures
+    RUN/tensorboard/     event files (``train.logger: tensorboard``)
+
+:class:`RunDir` names every one of them; no other module spells these names.
 """
 
 from __future__ import annotations
@@ -174,6 +184,57 @@ class RunDir:
     def evaluation(self) -> Path:
         return self.path / "evaluation.json"
 
+    @property
+    def steps(self) -> Path:
+        return self.path / "steps.csv"
+
+    @property
+    def grads(self) -> Path:
+        return self.path / "grads.csv"
+
+    @property
+    def events(self) -> Path:
+        return self.path / "events.jsonl"
+
+    @property
+    def findings(self) -> Path:
+        return self.path / "findings.json"
+
+    @property
+    def command(self) -> Path:
+        return self.path / "command.txt"
+
+    @property
+    def lr_find_csv(self) -> Path:
+        return self.path / "lr_find.csv"
+
+    @property
+    def lr_find_png(self) -> Path:
+        return self.path / "lr_find.png"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
+
+    @property
+    def histories(self) -> dict[str, Path]:
+        """The recorded histories by role, as the diagnosis reads them (``RunHistory.load``)."""
+        return {"metrics": self.metrics, "steps": self.steps, "grads": self.grads, "events": self.events}
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file of the run folder outside ``checkpoints/``, ``plots/`` and ``tensorboard/``."""
+        return (self.config, self.plan, self.split, self.metrics, self.evaluation, self.lr_find_csv,
+                self.lr_find_png, self.steps, self.grads, self.events, self.findings, self.command, self.report)
+
     @classmethod
     def create(cls, path: Path | str, overwrite: bool = False) -> "RunDir":
         """A fresh run folder; an existing one with checkpoints is refused unless ``overwrite``."""
@@ -182,12 +243,9 @@ class RunDir:
         top = run.path if before is not None else next(p for p in reversed((run.path, *run.path.parents))
                                                         if not p.exists())
         if run.checkpoints.exists() or run.config.exists():
-            for name in ("checkpoints", "plots"):
-                shutil.rmtree(run.path / name, ignore_errors=True)
-            for file in (run.config, run.plan, run.split, run.metrics, run.evaluation,
-                         run.path / "lr_find.csv", run.path / "lr_find.png", run.path / "steps.csv",
-                         run.path / "grads.csv", run.path / "events.jsonl", run.path / "findings.json",
-                         run.path / "command.txt", run.path / "report.html"):
+            for folder in (run.checkpoints, run.plots):
+                shutil.rmtree(folder, ignore_errors=True)
+            for file in run.files:
                 file.unlink(missing_ok=True)
         run.checkpoints.mkdir(parents=True, exist_ok=True)
         _CREATED.append((run.path, top, before))
@@ -238,7 +296,7 @@ class RunDir:
             line = shlex.join(["segtrain", *argv[1:]])
         else:
             line = shlex.join(["python", *argv])
-        with (self.path / "command.txt").open("a") as handle:
+        with self.command.open("a") as handle:
             handle.write(line + "\n")
 
     def checkpoint(self) -> Path:
