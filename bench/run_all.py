@@ -31,9 +31,11 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ORDER = ("throughput.py", "compute.py", "inference.py", "scaling.py", "startup.py")
 """Scripts run first, in this order (missing ones are skipped); other bench scripts follow by name."""
-NOT_BENCHMARKS = ("run_all.py", "handwritten.py", "planner.py")
-"""This runner, the planner benchmark's hand-written baseline, and the 35-minute planner benchmark
-(added by ``--with-planner``)."""
+NOT_BENCHMARKS = ("run_all.py", "handwritten.py", "scoring.py", "planner.py", "quality.py")
+"""This runner, the hand-written baseline and the independent scorer (libraries of the quality
+benchmarks, not benchmarks), the 35-minute planner benchmark (added by ``--with-planner``) and
+``quality.py`` (segtrain against the hand loop on every real dataset, 10 minutes per dataset and
+seed at 5m: run it by itself)."""
 QUICK_OPTIONS = {
     "inference.py": ["--size", "1024", "--repeats", "1"],
     "planner.py": ["--budget", "1m"],
