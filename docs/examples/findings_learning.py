@@ -61,6 +61,9 @@ CASES = {
         epochs=epochs(healthy_train, healthy_val, [0.5, 0.6, 0.6, 0.62, 0.63, 0.63],
                       val_dice_0=[0.9] * 6, val_dice_1=[0.5, 0.6, 0.7, 0.75, 0.8, 0.8], val_dice_2=[0.0] * 6),
         meta={"class_names": ["background", "car", "road"]}),
+    "validation Dice swings 0.57, 0.39, 0.33, 0.53, 0.62, 0.30 at lr 8.3e-3": RunHistory(
+        epochs=epochs(healthy_train, [0.50, 0.62, 0.70, 0.55, 0.48, 0.74], [0.57, 0.39, 0.33, 0.53, 0.62, 0.30]),
+        meta={"lr": 8.3e-3}),
 }
 
 for name, history in CASES.items():
@@ -79,3 +82,6 @@ print(f"predicts_background: in the last {E.BACKGROUND_EPOCHS} epochs less than 
       f"true foreground share predicted, the truth having at least {E.BACKGROUND_MIN_TRUE:.1%} foreground")
 print(f"class_zero_dice: a foreground class below Dice {E.DEAD_CLASS_DICE:g} over the last {E.DEAD_CLASS_EPOCHS} "
       f"epochs while another reaches {E.ALIVE_CLASS_DICE:g}")
+print(f"unstable_validation: over at least {E.UNSTABLE_MIN_EPOCHS} epochs, the median change of validation Dice "
+      f"between epochs against its Theil-Sen trend at least {E.UNSTABLE_SWING:g} and {E.UNSTABLE_TREND_RATIO:g} x the "
+      f"trend per epoch, changing direction at least {E.UNSTABLE_REVERSALS:.0%} of the time")

@@ -417,6 +417,83 @@ def test_two_epochs_are_not_enough_for_underfitting():
     assert d.detect_underfitting(history) == []
 
 
+# --- 6b. unstable validation score --------------------------------------------------------------
+
+
+SWINGING_DICE = [0.57, 0.39, 0.33, 0.53, 0.62, 0.30]  # a real run at a too-high learning rate
+
+
+def _dice_run(dice, **meta):
+    train = [0.6 * 0.85 ** i for i in range(len(dice))]  # a training loss that falls: the model learns
+    val = [0.65 * 0.9 ** i for i in range(len(dice))]
+    return RunHistory(epochs=_epochs(train, val, val_dice=dice), meta=meta)
+
+
+def test_swinging_validation_dice_is_unstable():
+    finding = _only(d.run_detectors(_dice_run(SWINGING_DICE)), "unstable_validation")
+    assert finding.severity == "warning" and finding.epoch == 2
+    assert "validation Dice swung 0.57 -> 0.39 -> 0.33 -> 0.53 -> 0.62 -> 0.30" in finding.message
+    assert "typical change 0.17 between epochs" in finding.message
+    assert "--lr" in finding.fix and "--batch-size" in finding.fix and "validation split" in finding.fix
+    assert finding.evidence["reversals"] == 2 and finding.evidence["pairs"] == 4
+    json.dumps(finding.to_dict(), allow_nan=False)
+
+
+def test_unstable_fix_names_a_third_of_the_lr_and_a_larger_batch():
+    finding = _only(d.detect_unstable_validation(_dice_run(SWINGING_DICE, lr=3e-3, batch_size=8)),
+                    "unstable_validation")
+    assert f"--lr {num(1e-3)}" in finding.fix and "a third of the run's 0.003" in finding.fix
+    assert "--batch-size 16, now 8" in finding.fix
+
+
+def test_swings_around_a_rising_trend_are_unstable():
+    dice = [0.3, 0.5, 0.35, 0.55, 0.45, 0.6]
+    assert _codes(d.detect_unstable_validation(_dice_run(dice))) == ["unstable_validation"]
+
+
+@pytest.mark.parametrize("dice", [
+    [0.3, 0.5, 0.62, 0.7, 0.74, 0.76],  # a smooth learning curve
+    [0.1, 0.5, 0.7, 0.78, 0.8, 0.81],  # a fast rise, then a plateau
+    [0.3, 0.4, 0.5, 0.6],  # rises 0.3 in steps of 0.1
+    [0.3, 0.45, 0.4, 0.55, 0.5, 0.65],  # two steps forward, one back: the swing is below the rise
+], ids=["smooth", "fast-rise", "steps", "two-forward-one-back"])
+def test_learning_curves_are_not_unstable(dice):
+    assert d.detect_unstable_validation(_dice_run(dice)) == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_rising_curve_with_small_noise_is_not_unstable(seed):
+    rng = random.Random(seed)
+    dice = [0.85 - 0.5 * math.exp(-i / 3) + rng.uniform(-0.01, 0.01) for i in range(12)]
+    assert d.detect_unstable_validation(_dice_run(dice)) == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_wobbling_plateau_is_not_unstable(seed):
+    rng = random.Random(seed)
+    dice = [0.8 + rng.uniform(-0.02, 0.02) for _ in range(10)]
+    assert d.detect_unstable_validation(_dice_run(dice)) == []
+    alternating = [0.8 + (0.02 if i % 2 else -0.02) for i in range(10)]  # the largest such wobble
+    assert d.detect_unstable_validation(_dice_run(alternating)) == []
+
+
+def test_fewer_than_four_epochs_are_not_enough_for_unstable():
+    assert d.detect_unstable_validation(_dice_run(SWINGING_DICE[:3])) == []
+
+
+def test_unstable_skips_nan_epochs():
+    history = _dice_run(SWINGING_DICE[:3] + [math.nan] + SWINGING_DICE[3:])
+    finding = _only(d.detect_unstable_validation(history), "unstable_validation")
+    assert "0.57 -> 0.39 -> 0.33 -> 0.53 -> 0.62 -> 0.30" in finding.message and "nan" not in finding.message
+    history = _dice_run([0.57, math.nan, 0.39, math.nan, 0.33, math.nan])
+    assert d.detect_unstable_validation(history) == []  # 3 finite epochs
+
+
+def test_noise_of_a_model_that_does_not_learn_is_left_to_underfitting():
+    history = _tiny_lr_run()  # Dice 0.42 .. 0.58 at lr 1e-7, flat losses
+    assert "unstable_validation" not in _codes(d.run_detectors(history))
+
+
 # --- 7. loss not falling in the first steps ------------------------------------------------------
 
 

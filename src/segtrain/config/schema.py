@@ -89,14 +89,30 @@ class ModelConfig(_Strict):
 
 
 class AugmentConfig(_Strict):
-    """Random changes applied to training patches only."""
+    """Random changes applied to training patches only.
 
-    hflip: bool = True
+    ``None`` means: planned from the data (:func:`segtrain.planning.augmentation.plan_augmentation`);
+    a ``None`` left unplanned acts as "off".
+    """
+
+    hflip: bool | None = None
     """Mirror left-right with probability 1/2."""
-    vflip: bool = False
-    """Mirror top-bottom with probability 1/2 (off by default: 'up' carries meaning in outdoor scenes)."""
-    rot90: bool = False
-    """Rotate by a random multiple of 90 degrees (off by default, like ``vflip``)."""
+    vflip: bool | None = None
+    """Mirror top-bottom with probability 1/2 (planned off when a class prefers the top or bottom, e.g. sky)."""
+    rot90: bool | None = None
+    """Rotate by a random multiple of 90 degrees (square patches only; planned on only for orientation-free data)."""
+    rotate: float | None = Field(None, ge=0, le=180)
+    """Largest rotation in degrees: the angle is uniform in ``[-rotate, rotate]``; 0 is off, 180 any angle."""
+    scale_jitter: float | None = Field(None, ge=0, le=1)
+    """Zoom strength ``s``: the zoom factor is log-uniform in ``[1/(1+s), 1+s]`` (0.2: from 1/1.2 to 1.2); 0 is off."""
+    gamma: float | None = Field(None, ge=0, le=2)
+    """Gamma strength ``g``: the exponent is log-uniform in ``[1/(1+g), 1+g]``, applied to each channel
+    rescaled to [0, 1] by its patch minimum and maximum and mapped back (the range is kept); 0 is off."""
+    blur: float | None = Field(None, ge=0, le=1)
+    """Probability of a Gaussian blur of sigma uniform in [0.5, 1.0] pixels; 0 is off."""
+    noise: float | None = Field(None, ge=0, le=1)
+    """Largest standard deviation of additive Gaussian noise on normalised (unit-variance) intensities;
+    each patch draws its standard deviation uniformly in ``[0, noise]``; 0 is off."""
     intensity: float = Field(0.1, ge=0, le=1)
     """Strength of the random contrast and brightness change on normalised intensities."""
     rare_class_share: float = Field(0.33, ge=0, le=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import pairwise
 from typing import Any
 
 from segtrain.diagnosis._numbers import finite, is_finite, median, num, pct, rounded, safe, slope
@@ -65,6 +66,28 @@ not the model, sets the speed."""
 MEMORY_SHARE_LIMIT = 0.9
 """Peak memory above this share of the memory available leaves no headroom for a larger batch
 or an uneven image."""
+
+UNSTABLE_MIN_EPOCHS = 4
+"""Finite validation scores needed to judge swings: with 3 there are only 2 changes and 1
+possible reversal, which a single unlucky epoch makes."""
+
+UNSTABLE_SWING = 0.05
+"""The typical change between epochs against the trend (Dice) must be at least this: smaller
+wobbles are the noise of a small validation set (one image more or less right moves the
+score by a few hundredths)."""
+
+UNSTABLE_TREND_RATIO = 2.0
+"""The typical swing must be at least this many times the trend's progress per epoch: a curve
+that rises while wobbling by less than it rises (two steps forward, one back) is still
+learning, and best.ckpt keeps its peak."""
+
+UNSTABLE_REVERSALS = 0.5
+"""At least this share of consecutive changes must reverse direction. Independent noise
+around a flat level reverses in about 2/3 of epochs, a learning curve (whose changes share
+a sign) in few; a half keeps one run of two same-direction steps in a short series."""
+
+UNSTABLE_QUOTE = 10
+"""Scores quoted in the message (the last ones when there are more)."""
 
 
 def _rows(history: RunHistory, *names: str) -> list[dict[str, Any]]:
@@ -282,3 +305,60 @@ def detect_memory_high(history: RunHistory) -> list[Finding]:
     evidence = {"epoch": top["epoch"], "peak_memory_mb": rounded(top["peak_memory_mb"]),
                 "memory_limit_mb": rounded(top["memory_limit_mb"]), "share": rounded(share)}
     return [Finding("memory_high", "warning", message, fix, evidence, epoch=top["epoch"])]
+
+
+def _theil_sen(xs: list[float], ys: list[float]) -> float:
+    """The median of the slopes between all pairs of points: a trend one or two swings cannot tilt."""
+    slopes = [(ys[j] - ys[i]) / (xs[j] - xs[i]) for i in range(len(xs)) for j in range(i + 1, len(xs))
+              if xs[j] != xs[i]]
+    return median(slopes) if slopes else 0.0
+
+
+def detect_unstable_validation(history: RunHistory) -> list[Finding]:
+    """``unstable_validation``: the validation Dice swings up and down between epochs.
+
+    Over the epochs with a finite ``val_dice`` (at least :data:`UNSTABLE_MIN_EPOCHS`), the trend
+    is the Theil-Sen line (median of the pairwise slopes, per epoch) and the swing is the median
+    absolute change between consecutive epochs once the trend's change is taken out. Fires when
+    the swing is at least :data:`UNSTABLE_SWING`, at least :data:`UNSTABLE_TREND_RATIO` x the
+    trend's progress per epoch, and at least :data:`UNSTABLE_REVERSALS` of the consecutive
+    changes reverse direction. Runs that diverged are left to ``lr_too_high`` and runs that do
+    not learn to ``underfitting`` (an untrained model's score is noise, and the advice there is
+    the opposite).
+    """
+    rows = _rows(history, "val_dice")
+    if len(rows) < UNSTABLE_MIN_EPOCHS:
+        return []
+    epochs = [float(r["epoch"]) for r in rows]
+    scores = column(rows, "val_dice")
+    trend = _theil_sen(epochs, scores)
+    changes = [b - a for a, b in pairwise(scores)]
+    against = [c - trend * (e1 - e0) for c, (e0, e1) in zip(changes, pairwise(epochs))]
+    swing = median(abs(c) for c in against)
+    reversals = sum(a * b < 0 for a, b in pairwise(changes))
+    pairs = len(changes) - 1
+    if not (swing >= UNSTABLE_SWING and swing >= UNSTABLE_TREND_RATIO * abs(trend)
+            and reversals >= UNSTABLE_REVERSALS * pairs):
+        return []
+    if history.events_of("divergence") or steps_blowup(history) is not None or detect_underfitting(history):
+        return []
+    start = next(rows[i + 1]["epoch"] for i, c in enumerate(against) if abs(c) >= UNSTABLE_SWING)
+    quoted = rows[-UNSTABLE_QUOTE:]
+    path = " -> ".join(f"{r['val_dice']:.2f}" for r in quoted)
+    span = (f"over epochs {quoted[0]['epoch']}-{quoted[-1]['epoch']}" if len(quoted) == len(rows)
+            else f"over the last {len(quoted)} of {len(rows)} epochs")
+    direction = "rose" if trend > 0 else "fell" if trend < 0 else "moved"
+    message = (f"validation Dice swung {path} {span} (typical change {swing:.2f} between epochs, changing "
+               f"direction at {reversals} of {pairs} epochs, while its trend {direction} only {abs(trend):.3f} per "
+               "epoch): the validation score is unstable, as with a too-high learning rate")
+    lr = lr_at(history, None)
+    lower = (f"--lr {num(lr / 3)}, a third of the run's {num(lr)}" if is_finite(lr) and lr > 0
+             else "--lr, to about a third of the run's")
+    batch = history.meta.get("batch_size")
+    larger = f"--batch-size {2 * batch}, now {batch}" if isinstance(batch, int) and batch > 0 else "--batch-size"
+    fix = (f"lower the learning rate ({lower}), or raise the batch ({larger}); "
+           "a larger validation split also steadies the score")
+    evidence = {"epochs": len(rows), "first_epoch": rows[0]["epoch"], "last_epoch": rows[-1]["epoch"],
+                "scores": [rounded(x) for x in scores[-UNSTABLE_QUOTE:]], "swing": rounded(swing),
+                "trend_per_epoch": rounded(trend), "reversals": reversals, "pairs": pairs, "lr": rounded(lr)}
+    return [Finding("unstable_validation", "warning", message, fix, safe(evidence), epoch=start)]

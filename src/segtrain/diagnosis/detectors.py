@@ -18,6 +18,7 @@ from segtrain.diagnosis._epochs import (
     detect_overfitting,
     detect_predicts_background,
     detect_underfitting,
+    detect_unstable_validation,
 )
 from segtrain.diagnosis._events import detect_oom, detect_stop, detect_workers_fallback
 from segtrain.diagnosis._gradients import detect_exploding_gradients, detect_vanishing_gradients
@@ -38,6 +39,7 @@ CODES = {
     "loss_not_falling": "the training loss did not fall over the first steps",
     "overfitting": "validation loss rising while training loss falls",
     "underfitting": "both losses flat and high",
+    "unstable_validation": "the validation score swings up and down between epochs",
     "predicts_background": "the model predicts (almost) no foreground",
     "class_zero_dice": "a foreground class stuck at zero Dice while others learn",
     "data_loading": "training mostly waits for data",
@@ -58,6 +60,7 @@ ALL_DETECTORS: tuple[Detector, ...] = (
     detect_loss_not_falling,
     detect_overfitting,
     detect_underfitting,
+    detect_unstable_validation,
     detect_predicts_background,
     detect_class_zero_dice,
     detect_data_loading,

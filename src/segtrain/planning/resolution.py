@@ -1,0 +1,107 @@
+"""The input scale and the context regime: how much of an image one patch sees, and at what resolution.
+
+A network trained on native-resolution crops of a large image sees a small share of it: right
+where the classes are thin (membranes, vessels: shrinking the image erases them), wrong where the
+answer depends on context (sky or water? the crop shows a patch of blue). The scale is chosen
+from the training masks (:mod:`segtrain.data.structures`): the smallest input scale, so the
+most context per patch, whose *Dice ceiling* (what a perfect prediction at that scale still
+reaches once resized back to full resolution) costs every important class at most
+:data:`MAX_CEILING_LOSS`.
+
+Candidates, from the most context down: the scale at which a median image fits the patch
+whole ("fit"), then factors of 1/sqrt(2) from 1 down to it. When training images differ in size
+and the whole-image candidate passes, each image is resized so its long side fills the patch (as
+photos of one scene taken at different resolutions are best compared); otherwise one factor
+serves all images, so a pixel keeps its physical size (microscopy, fixed cameras).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from segtrain.data.structures import Structures, scale_key
+
+MAX_CEILING_LOSS = 0.01
+"""Largest loss of Dice ceiling accepted for any important class: a hundredth is below the spread of
+validation Dice between two seeds of one run, while the context a smaller scale buys has been worth
+several hundredths where the answer depends on it (issue 15's table: 0.07 to 0.21 Dice)."""
+IMPORTANT_SHARE = 0.005
+"""Classes under half a percent of the pixels do not veto a scale (their ceilings are still printed)."""
+LADDER = 2 ** -0.5
+"""Step between candidate factors: each halves the pixels of the one before."""
+MIN_SCALE = 1 / 16
+"""No candidate below this: a 16-fold reduction leaves too little of any image."""
+FIT = "fit"
+
+
+def candidates(train_sizes: list[tuple[int, int]], patch: int) -> tuple[float, list[float]]:
+    """``(whole, factors)``: the factor at which a median training image fits ``patch`` whole, and the
+    candidate factors from 1 down to it (``whole`` last)."""
+    long = statistics.median(max(h, w) for h, w in train_sizes)
+    whole = max(MIN_SCALE, min(1.0, patch / long))
+    factors = [1.0]
+    while factors[-1] * LADDER > whole * 1.02:
+        factors.append(round(factors[-1] * LADDER, 4))
+    if whole < 1.0:
+        factors.append(round(whole, 4))
+    return whole, factors
+
+
+def input_size(height: int, width: int, scale, patch: int) -> tuple[int, int]:
+    """The size an image of ``height x width`` is trained and predicted at, for a plan's ``scale``
+    (a factor, or ``"fit"``: its long side resized to ``patch``)."""
+    factor = patch / max(height, width) if scale == FIT else float(scale)
+    if factor == 1.0:
+        return height, width
+    return max(1, int(round(height * factor))), max(1, int(round(width * factor)))
+
+
+def _worst(structures: Structures, key: str) -> tuple[float, int] | None:
+    """The lowest ceiling of an important class at ``key`` and that class, or None if unmeasured."""
+    worst = None
+    for k, c in enumerate(structures.classes):
+        value = c.ceilings.get(key)
+        if c.share >= IMPORTANT_SHARE and value is not None and (worst is None or value < worst[0]):
+            worst = (value, k)
+    return worst
+
+
+def choose_scale(structures: Structures | None, train_sizes: list[tuple[int, int]], patch: int,
+                 class_name=str) -> tuple[object, str]:
+    """The planned scale (a factor or ``"fit"``) and its reason."""
+    whole, factors = candidates(train_sizes, patch)
+    if whole >= 1.0:
+        return 1.0, f"the training images fit the {patch}-pixel patch at their own resolution"
+    if structures is None or not structures.classes:
+        return 1.0, "structure sizes not measured: native resolution"
+    varied = len(set(train_sizes)) > 1
+    keys = ([FIT] if varied else []) + [scale_key(f) for f in reversed(factors)]
+    tried = []
+    for key in keys:
+        worst = _worst(structures, key)
+        if worst is None:
+            continue
+        value, k = worst
+        tried.append(f"{key}: {value:.4f} ({class_name(k)})")
+        if value >= 1 - MAX_CEILING_LOSS:
+            chosen = FIT if key == FIT else float(key)
+            what = "each image resized so its long side fills the patch" if chosen == FIT else f"scale {key}"
+            return chosen, (f"{what}: the most context per patch whose Dice ceiling (a perfect prediction at that "
+                            f"scale, resized back) loses at most {MAX_CEILING_LOSS:.0%} on every class over "
+                            f"{IMPORTANT_SHARE:.1%} of the pixels; lowest ceiling by scale: " + ", ".join(tried))
+    return 1.0, ("native resolution: every smaller scale would cost a class more than "
+                 f"{MAX_CEILING_LOSS:.0%} of Dice ceiling (" + ", ".join(tried) + ")")
+
+
+def regime(train_sizes: list[tuple[int, int]], scale, patch: int) -> tuple[str, str]:
+    """``("whole image" | "crops", reason)`` for a median training image at ``scale``."""
+    h = statistics.median(h for h, _ in train_sizes)
+    w = statistics.median(w for _, w in train_sizes)
+    sh, sw = input_size(int(h), int(w), scale, patch)
+    if max(sh, sw) <= patch:
+        return "whole image", (f"a median image ({int(h)}x{int(w)}) is {sh}x{sw} at this scale and fits the "
+                               f"{patch}x{patch} patch whole (padded): each step sees whole scenes")
+    share = min(1.0, patch * patch / (sh * sw))
+    return "crops", (f"a median image is {sh}x{sw} at this scale: one {patch}x{patch} patch sees "
+                     f"{share:.0%} of it ({math.ceil(sh / patch) * math.ceil(sw / patch)} tiles cover it)")
