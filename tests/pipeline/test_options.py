@@ -18,7 +18,7 @@ from segtrain.pipeline.resume import EXTENDS, refuse_changes
 EXAMPLES = {
     # option -> (a value as the verbs take it, what the CLI parses it from): each differs from the default config
     "epochs": (3, "3"), "batch_size": (4, "4"), "accumulate": (2, "2"), "lr": (0.01, "0.01"),
-    "patch_size": (64, "64"), "budget": ("5m", "5m"), "max_steps": (7, "7"), "steps_per_epoch": (5, "5"),
+    "patch_size": (64, "64"), "scale": ("fit", "fit"), "budget": ("5m", "5m"), "max_steps": (7, "7"), "steps_per_epoch": (5, "5"),
     "optimizer": ("sgd", "sgd"), "schedule": ("poly", "poly"), "loss": ("dice+ce", "dice+ce"),
     "class_weights": ([1.0, 5.0], "1,5"), "precision": ("32", "32"), "norm": ("group", "group"),
     "lr_find": (False, None), "num_classes": (3, "3"), "split": ("split.json", "split.json"), "seed": (4, "4"),
@@ -30,7 +30,7 @@ EXAMPLES = {
 
 BAD = {
     # options whose config field refuses a value: the error must name the flag
-    "epochs": 0, "batch_size": 0, "accumulate": 0, "lr": -1.0, "patch_size": 8, "max_steps": 0,
+    "epochs": 0, "batch_size": 0, "accumulate": 0, "lr": -1.0, "patch_size": 8, "scale": 0.0, "max_steps": 0,
     "steps_per_epoch": 0, "optimizer": "lbfgs", "schedule": "linear", "precision": "8", "norm": "layer",
     "num_classes": 1, "clip_grad": 0.0, "init": "zeros", "devices": 0, "num_nodes": 0, "strategy": "fsdp",
     "logger": "wandb", "num_workers": -1, "cache_mb": -1, "threshold": 1.5, "budget": "soon", "loss": "mse",

@@ -54,6 +54,14 @@ class FakeProbes:
             return curve, LRSuggestion(None, "no usable descent", None, None)
         return curve, LRSuggestion(self.suggestion, "steepest descent", 50, self.suggestion * 10)
 
+    prefer_lower = False
+    """Whether the trial at a third of the rate reaches the lower loss."""
+
+    def lr_trials(self, batch, patch, bf16, channels_last, optimizer, loss, rates):
+        self.calls.append(("lr_trials", batch, tuple(rates)))
+        high, low = rates
+        return {high: 1.0 if self.prefer_lower else 0.5, low: 0.6 if self.prefer_lower else 0.9}
+
 
 def _fingerprint(fractions=(0.6, 0.4)):
     return Fingerprint(
@@ -79,8 +87,16 @@ def test_patch_from_median_short_side_and_steps_are_ceiling():
     assert plan["samples_seen"] == 4 * 10 * 4
 
 
-def test_small_images_give_patch_rounded_down_to_network_multiple():
-    assert _plan({"epochs": 1}, sizes=((100, 120),) * 4)["patch_size"] == 96
+def test_small_images_give_a_patch_that_holds_them_whole():
+    plan = _plan({"epochs": 1}, sizes=((100, 120),) * 4)
+    assert plan["patch_size"] == 128  # the long side 120 rounded up to a multiple of 2**depth = 16
+    assert plan["scale"] == 1.0 and plan["regime"] == "whole image"
+
+
+def test_large_images_give_the_median_short_side_capped():
+    plan = _plan({"epochs": 1, "scale": 1.0}, sizes=((300, 900),) * 4)
+    assert plan["patch_size"] == 256  # crops: short side 300 capped at 256 on a CPU
+    assert plan["regime"] == "crops"
 
 
 def test_user_values_override_and_are_marked():

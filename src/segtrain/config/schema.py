@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -118,6 +118,12 @@ class AugmentConfig(_Strict):
     rare_class_share: float = Field(0.33, ge=0, le=1)
     """Share of patches centred on a pixel of a class chosen uniformly among those present."""
 
+    def filled(self, chosen: dict) -> "AugmentConfig":
+        """This config with its ``None`` fields filled from ``chosen`` (a plan's ``augment``; set fields are kept)."""
+        fill = {name: value for name, value in chosen.items()
+                if name in type(self).model_fields and getattr(self, name) is None and value is not None}
+        return type(self)(**{**self.model_dump(), **fill})  # validated, unlike model_copy(update=...)
+
 
 class LossConfig(_Strict):
     """Parameters of the loss terms named by ``train.loss`` (e.g. ``dice+ce`` or ``dice:1,focal:0.5``)."""
@@ -154,6 +160,10 @@ class TrainConfig(_Strict):
     steps_per_epoch: int | None = Field(None, ge=1)
     batch_size: int | None = Field(None, ge=1)
     patch_size: int | None = Field(None, ge=16)
+    scale: Annotated[float, Field(gt=0, le=4)] | Literal["fit"] | None = None
+    """Input scale: images are resized by this factor for training, validation and prediction (logits are
+    resized back, so scores stay at full resolution); ``fit`` resizes each image so its long side fills
+    the patch; ``None``: planned from the training masks."""
     lr: float | None = Field(None, gt=0)
     """Initial (or peak) learning rate; planned by the range test when not given."""
     lr_find: bool = True

@@ -15,6 +15,17 @@ import numpy as np
 from PIL import Image
 
 
+FIT = "fit"
+"""The scale that resizes each image so its long side fills the patch (see :func:`input_size`)."""
+
+
+def input_size(height: int, width: int, scale, patch: int) -> tuple[int, int]:
+    """The size an image of ``height x width`` is trained and predicted at, for a plan's ``scale``
+    (a factor, or :data:`FIT`: its long side resized to ``patch``)."""
+    factor = patch / max(height, width) if scale == FIT else float(scale)
+    return (height, width) if factor == 1.0 else scaled_size(height, width, factor)
+
+
 def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
     """``(round(height * scale), round(width * scale))``, at least 1 pixel each."""
     return max(1, int(round(height * scale))), max(1, int(round(width * scale)))

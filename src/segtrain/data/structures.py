@@ -25,7 +25,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from segtrain.data.rescale import class_coverage, scaled_size
+from segtrain.data.rescale import FIT, class_coverage, input_size
 
 MAX_MASKS = 24
 """Training masks measured (spread evenly over the split): widths and ceilings settle within a few
@@ -64,8 +64,9 @@ class Structures:
         return asdict(self)
 
 
-def scale_key(scale: float) -> str:
-    return f"{scale:.4g}"
+def scale_key(scale) -> str:
+    """How a scale names its ceilings: ``"fit"`` or the factor to 4 significant digits."""
+    return scale if scale == FIT else f"{float(scale):.4g}"
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -75,30 +76,42 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
 
 
 def _ridge_widths(region: np.ndarray) -> np.ndarray:
-    """Widths in pixels at the ridge of a boolean region's distance transform."""
+    """Widths in pixels on the ridge (medial axis) of a boolean region's distance transform.
+
+    A pixel is on the ridge when, along one of the four directions (rows, columns, diagonals), it is
+    at least as far from the region's edge as both neighbours and farther than one of them: across a
+    band of any slope its centre line qualifies, while an edge pixel, level with its neighbours
+    along the edge, does not.
+    """
     from scipy import ndimage  # scipy: only when a plan is made
 
-    distance = ndimage.distance_transform_edt(region)
-    ridge = region & (distance >= ndimage.maximum_filter(distance, size=3))
-    return 2 * distance[ridge] - 1
+    d = np.pad(ndimage.distance_transform_edt(region), 1)
+    centre = d[1:-1, 1:-1]
+    ridge = np.zeros(centre.shape, bool)
+    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        before = d[1 - dr:d.shape[0] - 1 - dr, 1 - dc:d.shape[1] - 1 - dc]
+        after = d[1 + dr:d.shape[0] - 1 + dr, 1 + dc:d.shape[1] - 1 + dc]
+        ridge |= (centre >= before) & (centre >= after) & (centre > np.minimum(before, after))
+    return 2 * centre[ridge & region] - 1
 
 
-def _round_trip(labels: np.ndarray, scale: float, values: np.ndarray) -> np.ndarray:
+def _round_trip(labels: np.ndarray, scale, patch: int, values: np.ndarray) -> np.ndarray:
     """The labels a perfect prediction at ``scale`` gives back at full size (see the module docstring)."""
     height, width = labels.shape
-    coverage = class_coverage(labels, scaled_size(height, width, scale), values)
+    coverage = class_coverage(labels, input_size(height, width, scale, patch), values)
     back = [np.asarray(Image.fromarray(plane, mode="F").resize((width, height), Image.Resampling.BILINEAR))
             for plane in coverage]
     return values[np.argmax(np.stack(back), axis=0)]
 
 
-def measure_structures(masks: Iterable[np.ndarray], num_classes: int, scales: list[float],
+def measure_structures(masks: Iterable[np.ndarray], num_classes: int, scales: list, patch: int,
                        ignore_index: int | None = None) -> Structures:
-    """Widths, Dice ceilings at each of ``scales`` and layout of the classes ``0 .. num_classes - 1``
-    in ``masks`` (``(H, W)`` class maps)."""
+    """Widths, Dice ceilings at each of ``scales`` (factors, or :data:`~segtrain.data.rescale.FIT` for each
+    image fitted into ``patch``) and layout of the classes ``0 .. num_classes - 1`` in ``masks``
+    (``(H, W)`` class maps)."""
     widths: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
     pixels = np.zeros(num_classes)
-    confusion = {scale_key(s): np.zeros((3, num_classes)) for s in scales if s < 1}  # tp, fp, fn
+    confusion = {scale_key(s): np.zeros((3, num_classes)) for s in scales if s == FIT or s < 1}  # tp, fp, fn
     rows = np.zeros(num_classes)
     cols = np.zeros(num_classes)
     count = 0
@@ -119,7 +132,7 @@ def measure_structures(masks: Iterable[np.ndarray], num_classes: int, scales: li
             widths[k].append(_ridge_widths(region))
         values = np.unique(labels)
         for key, counts in confusion.items():
-            back = _round_trip(labels, float(key), values)
+            back = _round_trip(labels, key if key == FIT else float(key), patch, values)
             for k in range(num_classes):
                 truth, guess = (labels == k) & valid, (back == k) & valid
                 counts[:, k] += [(truth & guess).sum(), (guess & ~truth).sum(), (truth & ~guess).sum()]

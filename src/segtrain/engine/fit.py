@@ -60,9 +60,11 @@ def resolve_run_config(cfg, report, spec, plan):
     resolved.data.colour_masks = spec.colour
     resolved.data.multilabel = list(spec.multilabel) if spec.multilabel else None
     for name in ("patch_size", "batch_size", "lr", "precision", "channels_last", "num_workers", "accumulate",
-                 "optimizer", "schedule", "loss", "cache_mb"):
-        if name in plan:  # (plans made before the cache existed have no cache_mb)
+                 "optimizer", "schedule", "loss", "cache_mb", "scale"):
+        if name in plan:  # (plans made before the cache or the scale existed have neither)
             setattr(resolved.train, name, plan[name])
+    if isinstance(plan.get("augment"), dict):
+        resolved.augment = cfg.augment.filled(plan["augment"])
     return resolved
 
 
@@ -107,7 +109,8 @@ def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: di
     # every loader process of every process on this machine keeps its own cache: share the budget out
     holders = max(1, workers) * train_cfg.devices
     patches = TrainPatches(train_samples, sizes, plan["patch_size"], spec, resolved.augment, resolved.data.ignore_index,
-                           cache_bytes=int(plan.get("cache_mb") or 0) * 2**20 // holders)
+                           cache_bytes=int(plan.get("cache_mb") or 0) * 2**20 // holders,
+                           scale=resolved.train.scale or 1.0)
     whole = WholeImages(val_samples, spec)
     root = resolved.data.root
     datamodule = SegmentationDataModule(NamedDataset(patches, patches.files, root=root),

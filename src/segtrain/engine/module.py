@@ -37,7 +37,8 @@ from segtrain.data.labels import LabelSpec
 from segtrain.engine.gradients import clip_to, group_norms, layer_groups, total_norm
 from segtrain.engine.oom_recovery import run_recovering
 from segtrain.evaluation.large_scores import confusion_large
-from segtrain.inference.tiling import logits_to_classes, tiled_logits
+from segtrain.inference.scaled import scaled_logits
+from segtrain.inference.tiling import logits_to_classes
 from segtrain.losses import build_loss
 from segtrain.metrics import confusion_metric, scores_from_confusion
 from segtrain.metrics.multilabel import multilabel_counts, scores_from_label_counts
@@ -195,7 +196,8 @@ class SegmentationModule(L.LightningModule):
         if isinstance(image, (list, tuple)):  # the paths of an image too large for memory: score it by bands
             self._validate_large(image[0], mask[0])
             return
-        logits = tiled_logits(self, image, self.meta["patch_size"], self.config.train.val_overlap)
+        logits = scaled_logits(self, image, self.meta["patch_size"], self.config.train.val_overlap,
+                               self.config.train.scale or 1.0)
         loss = self.loss_fn(logits, mask)
         self.log("val/loss", loss, on_epoch=True, batch_size=1, sync_dist=True)
         self.val_confusion.update(logits_to_classes(logits, self.mode, self.threshold), mask)

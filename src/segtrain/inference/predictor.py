@@ -18,7 +18,8 @@ import torch
 from segtrain.config.schema import SegtrainConfig
 from segtrain.data.normalize import normalize
 from segtrain.errors import UserError
-from segtrain.inference.tiling import logits_to_classes, logits_to_probabilities, tiled_logits
+from segtrain.inference.scaled import scaled_logits
+from segtrain.inference.tiling import logits_to_classes, logits_to_probabilities
 from segtrain.models import build_model
 from segtrain.models.decision import mode_of
 from segtrain.runtime.env import detect_machine
@@ -62,6 +63,8 @@ class Predictor:
         self.bf16 = bf16
         self.patch = int(self.meta["patch_size"])
         self.overlap = self.config.train.val_overlap
+        self.scale = self.config.train.scale or 1.0
+        """The input scale the network was trained at: images are resized to it, logits resized back."""
 
     @classmethod
     def from_checkpoint(cls, path: Path | str, device: str = "cpu") -> "Predictor":
@@ -81,7 +84,7 @@ class Predictor:
         x = torch.from_numpy(normalize(image))[None].to(self.device)
         autocast = torch.autocast(self.device, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         with torch.inference_mode(), autocast:
-            return tiled_logits(self.model, x, self.patch, self.overlap)
+            return scaled_logits(self.model, x, self.patch, self.overlap, self.scale)
 
     def classes(self, logits: torch.Tensor) -> np.ndarray:
         """``(H, W)`` class indices, or ``(L, H, W)`` 0/1 labels in multilabel mode."""

@@ -17,7 +17,9 @@ from segtrain.config import SegtrainConfig, build_config, load_config, merge
 from segtrain.data.check.dataset import check_dataset
 from segtrain.data.check.report import CheckReport
 from segtrain.data.fingerprint import fingerprint
-from segtrain.data.labels import LabelSpec
+from segtrain.data.labels import LabelSpec, read_labels
+from segtrain.data.structures import evenly_spaced, measure_structures
+from segtrain.data.windows import is_large
 from segtrain.data.loaders.datamodule import SeededSampler, TrainPatches
 from segtrain.data.split import resolve_split
 from segtrain.engine.loggers import check_logger
@@ -121,18 +123,34 @@ def _patch_batches(prepared: Prepared):
     """``batches(batch_size, patch, count)``: real augmented training batches for the range test."""
     cfg, report = prepared.cfg, prepared.report
 
-    def batches(batch_size: int, patch: int, count: int):
+    def batches(batch_size: int, patch: int, count: int, scale=1.0):
         from torch.utils.data import DataLoader  # torch: only once the range test runs
 
         train_samples = [prepared.samples[s] for s in prepared.split["train"]]
         dataset = TrainPatches(
             train_samples, [tuple(report.sizes[s.stem]) for s in train_samples], patch,
-            LabelSpec.from_report(report), cfg.augment, cfg.data.ignore_index,
+            LabelSpec.from_report(report), cfg.augment, cfg.data.ignore_index, scale=scale,
         )
         sampler = SeededSampler(len(dataset), cfg.train.seed + 1, length=batch_size * count)
         return iter(DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0))
 
     return batches
+
+
+def _measure(prepared: Prepared):
+    """``measure(scales, patch)``: the structures of (a sample of) the training masks, or None when
+    they cannot be measured (multilabel masks)."""
+    cfg, report = prepared.cfg, prepared.report
+    spec = LabelSpec.from_report(report)
+    if spec.multilabel:
+        return None
+
+    def measure(scales, patch):
+        stems = evenly_spaced(prepared.split["train"])
+        masks = (read_labels(prepared.samples[s], spec) for s in stems)
+        return measure_structures(masks, int(report.num_classes), scales, patch, cfg.data.ignore_index)
+
+    return measure
 
 
 def make_plan(prepared: Prepared, given: TrainingPlan | None = None) -> TrainingPlan:
@@ -147,8 +165,12 @@ def make_plan(prepared: Prepared, given: TrainingPlan | None = None) -> Training
         mode=mode, loss_options=cfg.loss, class_weights=class_weights,
     )
     start = time.perf_counter()
+    windowed = any(is_large(prepared.samples[s]) for s in prepared.split["train"])
+    if windowed and cfg.train.scale not in (None, 1, 1.0):
+        raise UserError(f"--scale {cfg.train.scale}: some training images are too large for memory and are read by "
+                        "windows at their own resolution; leave --scale out")
     plan = plan_training(cfg, fingerprint=prints, train_sizes=prepared.sizes("train"), val_sizes=prepared.sizes("val"),
-                         machine=machine, probes=probes, given=given)
+                         machine=machine, probes=probes, given=given, measure=_measure(prepared), windowed=windowed)
     spent = {name: round(seconds, 1) for name, seconds in probes.seconds.items()}
     plan.set("planning_seconds", round(time.perf_counter() - start, 1),
              "time spent measuring: " + (", ".join(f"{k} {v} s" for k, v in spent.items()) or "nothing measured"))

@@ -97,9 +97,7 @@ def plan_augmentation(
 
 def apply_augmentation(augment: AugmentConfig, chosen: dict) -> AugmentConfig:
     """``augment`` with its ``None`` fields filled from ``chosen`` (set fields are kept)."""
-    fill = {name: value for name, value in chosen.items()
-            if name in AugmentConfig.model_fields and getattr(augment, name) is None and value is not None}
-    return AugmentConfig(**{**augment.model_dump(), **fill})  # validated, unlike model_copy(update=...)
+    return augment.filled(chosen)
 
 
 def _planned(fingerprint: Any, layout: dict | None) -> dict[str, tuple[Any, str]]:

@@ -14,15 +14,18 @@ duration (:mod:`segtrain.planning.budget`), then optimizer, learning rate, sched
 from __future__ import annotations
 
 import math
-import statistics
 from typing import Any, Callable
 
 from segtrain.config.schema import SegtrainConfig
 from segtrain.optim.schedules import describe
+from segtrain.planning import lr_check
 from segtrain.planning.arithmetic import rescale_lr
 from segtrain.planning.batch import fit_patch_in_memory, plan_batch
+from segtrain.data.rescale import input_size
+from segtrain.planning.augmentation import plan_augmentation
 from segtrain.planning.budget import duration_from_file, plan_duration
 from segtrain.planning.plan import PlanItem, TrainingPlan  # noqa: F401  (re-exported)
+from segtrain.planning.resolution import layout_of, plan_resolution, regime
 
 PATCH_CAP_CPU = 256
 """Largest planned patch on a CPU: bigger patches make each step slower than the context they add is worth."""
@@ -41,8 +44,12 @@ DICE_TERM_BELOW = 0.10
 
 
 class _Planner:
-    def __init__(self, plan: TrainingPlan, given: dict[str, Any]):
-        self.plan, self.given = plan, given
+    def __init__(self, plan: TrainingPlan, given: dict[str, Any], class_names: list[str] | None = None):
+        self.plan, self.given, self.class_names = plan, given, class_names
+
+    def class_name(self, k: int) -> str:
+        names = self.class_names
+        return str(names[k]) if names and k < len(names) else f"class {k}"
 
     def choose(self, name: str, user: Any, planned: Callable[[], tuple[Any, str]]) -> Any:
         """The user's value, else the saved plan's, else ``planned()`` -> (value, reason)."""
@@ -65,40 +72,43 @@ def plan_training(
     machine,
     probes=None,
     given: TrainingPlan | None = None,
+    measure: Callable | None = None,
+    windowed: bool = False,
 ) -> TrainingPlan:
-    """Plan precision, patch, batch, steps, epochs, learning rate, schedule and loss for a run.
+    """Plan scale, precision, patch, batch, steps, epochs, learning rate, schedule, loss and augmentation.
 
     ``fingerprint`` describes the training images (:class:`segtrain.data.fingerprint.Fingerprint`);
-    ``given`` is a saved plan whose values are used unless the user overrides them.
+    ``given`` is a saved plan whose values are used unless the user overrides them; ``measure(scales,
+    patch)`` measures the training masks' structures (:func:`segtrain.data.structures.measure_structures`);
+    ``windowed``: some training images are read by windows (too large for memory).
     """
     config = duration_from_file(config, given)
     plan = TrainingPlan(fingerprint=fingerprint.to_dict())
-    p = _Planner(plan, given or TrainingPlan())
+    p = _Planner(plan, given or TrainingPlan(), config.data.class_names)
     plan.set("device", machine.accelerator, machine.description)
     multiple = 2**config.model.depth
-    patch = _choose_patch(p, config, machine, train_sizes, multiple)
+    cap = PATCH_CAP_CPU if machine.accelerator == "cpu" else PATCH_CAP_GPU
+    scale, patch, structures = plan_resolution(p, config, measure, train_sizes, cap, multiple, windowed)
     bf16, channels_last = _choose_speed(p, config, machine, probes, patch)
     _choose_loading(p, config, machine, probes, fingerprint, train_sizes)
     # the patch must leave room for a batch of MIN_BATCH: halve a planned patch until it does
     if machine.accelerator == "cpu" and probes is not None and plan.items["patch_size"].source == "planned":
         patch = fit_patch_in_memory(plan, probes, config, patch, multiple, bf16, channels_last)
+    plan.set("regime", *regime(train_sizes, scale, patch))
+    layout = layout_of(structures, scale, train_sizes, patch)
+    train_sizes = [input_size(h, w, scale, patch) for h, w in train_sizes]
+    val_sizes = [input_size(h, w, scale, patch) for h, w in val_sizes]
+    if probes is not None:
+        probes.scale = scale  # the range test draws patches at the planned scale
+    chosen, why = plan_augmentation(config.augment, fingerprint, layout, p.given.items)
+    plan.set("augment", chosen, why)
     patches = sum(math.ceil(h / patch) * math.ceil(w / patch) for h, w in train_sizes)
     sizes = plan_batch(p, probes, machine, config, patch, patches, bf16, channels_last)
-    plan.set("patches", patches, f"tiles of {patch}x{patch} that cover the {len(train_sizes)} training images")
+    plan.set("patches", patches, f"tiles of {patch}x{patch} that cover the {len(train_sizes)} training images"
+             + (" at the planned scale" if scale != 1.0 else ""))
     total = plan_duration(p, probes, config, sizes, patches, patch, bf16, channels_last, val_sizes)
     _choose_optimization(p, probes, config, machine, fingerprint, sizes.effective, total, patch, bf16, channels_last)
     return plan
-
-
-def _choose_patch(p, config, machine, train_sizes, multiple) -> int:
-    """The patch: the median short side of the training images, capped for the device, a multiple of 2**depth."""
-    median_short = int(statistics.median(min(h, w) for h, w in train_sizes))
-    cap = PATCH_CAP_CPU if machine.accelerator == "cpu" else PATCH_CAP_GPU
-    return p.choose("patch_size", config.train.patch_size, lambda: (
-        max(multiple, min(cap, median_short) // multiple * multiple),
-        f"the median short side of the training images ({median_short} px), capped at {cap} on this device, "
-        f"rounded down to a multiple of 2**depth = {multiple}; smaller images are mirror-padded",
-    ))
 
 
 def _choose_speed(p, config, machine, probes, patch) -> tuple[bool, bool]:
@@ -242,9 +252,21 @@ def _planned_lr(plan, probes, config, device, optimizer, effective, patch, bf16,
              + suggestion.reason)
     if suggestion.lr is None:
         return default, f"{optimizer} default: the range test found no usable descent ({suggestion.reason})"
-    lr = rescale_lr(suggestion.lr, test_batch, effective, optimizer)
+    found, checked = _checked_lr(plan, probes, suggestion, test_batch, patch, bf16, channels_last, optimizer, loss_name)
+    lr = rescale_lr(found, test_batch, effective, optimizer)
     if test_batch == effective:
-        return lr, f"range-test suggestion at batch {effective}"
+        return lr, f"range-test suggestion at batch {effective}, {checked}"
     rule = "linear" if optimizer == "sgd" else "square-root"
-    return lr, (f"range-test suggestion {suggestion.lr:.3g} at batch {test_batch}, rescaled to batch {effective} by the "
-                f"{rule} rule (x{lr / suggestion.lr:.3g})")
+    return lr, (f"{found:.3g} at batch {test_batch} ({checked}), rescaled to batch {effective} by the "
+                f"{rule} rule (x{lr / found:.3g})")
+
+
+def _checked_lr(plan, probes, suggestion, batch, patch, bf16, channels_last, optimizer, loss_name):
+    """The range test's suggestion capped and checked by two short trials (:mod:`segtrain.planning.lr_check`)."""
+    lr, cap_note = lr_check.capped(suggestion.lr, suggestion.minimum_lr)
+    rates = [lr, lr / lr_check.TRIAL_FACTOR]
+    losses = probes.lr_trials(batch, patch, bf16, channels_last, optimizer, loss_name, rates)
+    chosen, why = lr_check.choose(lr, losses)
+    plan.set("lr_check", {"suggestion": suggestion.lr, "capped": lr, "tried": {f"{r:.3g}": round(v, 4)
+             for r, v in losses.items()}, "chosen": chosen}, f"the suggestion {suggestion.lr:.3g} {cap_note}; {why}")
+    return chosen, f"suggestion {suggestion.lr:.3g} checked by trials: {chosen:.3g}"

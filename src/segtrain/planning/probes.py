@@ -19,6 +19,7 @@ from segtrain.models import build_model
 from segtrain.models.decision import mode_of
 from segtrain.optim.optimizers import build_optimizer
 from segtrain.planning.batch import free_gpu, gpu_try_batch, largest_fitting_batch, measure_cpu_memory
+from segtrain.planning.lr_check import TRIAL_STEPS, lr_trial
 from segtrain.planning.lr_finder import lr_range_test, suggest_lr
 from segtrain.planning.measurements import autocast, build_step, precision_agreement, time_steps
 from segtrain.runtime.env import available_memory_bytes
@@ -33,7 +34,7 @@ class MachineProbes:
     Parameters
     ----------
     batches : callable
-        ``batches(batch_size, patch, count)`` -> iterator of ``count`` real training batches
+        ``batches(batch_size, patch, count, scale)`` -> iterator of ``count`` real training batches
         ``(images, masks)``; used by the range test only.
     """
 
@@ -47,6 +48,8 @@ class MachineProbes:
         self.device, self.batches, self.ignore_index = device, batches, ignore_index
         self.weight_decay, self.seed = weight_decay, seed
         self._cache: dict = {}
+        self.scale = 1.0
+        """The input scale the range test draws its patches at (set by the planner once chosen)."""
         self.seconds: dict[str, float] = {}
 
     def _cached(self, key, compute):
@@ -87,6 +90,27 @@ class MachineProbes:
         return self._cached(("lr_test", batch, patch, bf16, channels_last, optimizer, loss),
                             lambda: self._lr_test(batch, patch, bf16, channels_last, optimizer, loss))
 
+    def lr_trials(self, batch: int, patch: int, bf16: bool, channels_last: bool, optimizer: str, loss: str,
+                  rates: list[float]) -> dict[float, float]:
+        """The loss each of ``rates`` reaches in a short trial from the same weights on the same batches
+        (:func:`segtrain.planning.lr_check.lr_trial`)."""
+        return self._cached(("lr_trials", batch, patch, bf16, channels_last, optimizer, loss, tuple(rates)),
+                            lambda: self._lr_trials(batch, patch, bf16, channels_last, optimizer, loss, rates))
+
+    def _lr_trials(self, batch, patch, bf16, channels_last, optimizer_name, loss_name, rates):
+        memory = torch.channels_last if channels_last else torch.contiguous_format
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = build_model(self.in_channels, self.num_classes, self.model_config, self.mode)
+            model = model.to(self.device).to(memory_format=memory)
+            optimizer = build_optimizer(optimizer_name, model, 1e-7, self.weight_decay)
+            batches = [(images.to(self.device, memory_format=memory), masks.to(self.device))
+                       for images, masks, *_ in self.batches(batch, patch, TRIAL_STEPS, self.scale)]
+            loss = build_loss(loss_name, self.mode, ignore_index=self.ignore_index, options=self.loss_options,
+                              class_weights=self.class_weights)
+            return {rate: lr_trial(model, optimizer, batches, loss, rate, lambda: autocast(self.device, bf16))
+                    for rate in rates}
+
     def _lr_test(self, batch, patch, bf16, channels_last, optimizer_name, loss_name):
         memory = torch.channels_last if channels_last else torch.contiguous_format
         with torch.random.fork_rng(devices=[]):
@@ -94,7 +118,7 @@ class MachineProbes:
             model = build_model(self.in_channels, self.num_classes, self.model_config, self.mode)
             model = model.to(self.device).to(memory_format=memory)
             optimizer = build_optimizer(optimizer_name, model, 1e-7, self.weight_decay)
-            source = iter(self.batches(batch, patch, LR_TEST_STEPS))
+            source = iter(self.batches(batch, patch, LR_TEST_STEPS, self.scale))
 
             def next_batch():
                 images, masks = next(source)[:2]

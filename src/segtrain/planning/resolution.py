@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import statistics
 
+from segtrain.data.rescale import FIT, input_size
 from segtrain.data.structures import Structures, scale_key
 
 MAX_CEILING_LOSS = 0.01
@@ -32,7 +33,6 @@ LADDER = 2 ** -0.5
 """Step between candidate factors: each halves the pixels of the one before."""
 MIN_SCALE = 1 / 16
 """No candidate below this: a 16-fold reduction leaves too little of any image."""
-FIT = "fit"
 
 
 def candidates(train_sizes: list[tuple[int, int]], patch: int) -> tuple[float, list[float]]:
@@ -46,15 +46,6 @@ def candidates(train_sizes: list[tuple[int, int]], patch: int) -> tuple[float, l
     if whole < 1.0:
         factors.append(round(whole, 4))
     return whole, factors
-
-
-def input_size(height: int, width: int, scale, patch: int) -> tuple[int, int]:
-    """The size an image of ``height x width`` is trained and predicted at, for a plan's ``scale``
-    (a factor, or ``"fit"``: its long side resized to ``patch``)."""
-    factor = patch / max(height, width) if scale == FIT else float(scale)
-    if factor == 1.0:
-        return height, width
-    return max(1, int(round(height * factor))), max(1, int(round(width * factor)))
 
 
 def _worst(structures: Structures, key: str) -> tuple[float, int] | None:
@@ -105,3 +96,65 @@ def regime(train_sizes: list[tuple[int, int]], scale, patch: int) -> tuple[str, 
     share = min(1.0, patch * patch / (sh * sw))
     return "crops", (f"a median image is {sh}x{sw} at this scale: one {patch}x{patch} patch sees "
                      f"{share:.0%} of it ({math.ceil(sh / patch) * math.ceil(sw / patch)} tiles cover it)")
+
+
+def plan_resolution(p, config, measure, train_sizes: list[tuple[int, int]], cap: int, multiple: int,
+                    windowed: bool = False):
+    """Choose ``scale`` and ``patch_size`` (in that order) through the planner ``p``; returns both.
+
+    ``measure(scales, patch) -> Structures`` reads the training masks (None: nothing measured);
+    ``windowed``: some training images are too large for memory and are read by windows, at
+    their own resolution.
+    """
+    patch_for_scale = config.train.patch_size or cap
+    structures = None
+
+    def planned():
+        nonlocal structures
+        if windowed:
+            return 1.0, "some training images are too large for memory: they are read by windows at their own resolution"
+        whole, factors = candidates(train_sizes, patch_for_scale)
+        if whole < 1.0 and measure is not None:
+            structures = measure([FIT, *factors], patch_for_scale)
+        return choose_scale(structures, train_sizes, patch_for_scale, p.class_name)
+
+    scale = p.choose("scale", config.train.scale, planned)
+    if structures is not None:
+        p.plan.set("structures", _summary(structures, p.class_name, scale),
+                   f"measured on {structures.masks} training masks: per class its share of the pixels, the width "
+                   "of its thinnest tenth (px at full resolution) and its Dice ceiling at the chosen scale")
+    scaled = [input_size(h, w, scale, patch_for_scale) for h, w in train_sizes]
+    patch = p.choose("patch_size", config.train.patch_size, lambda: _planned_patch(scaled, cap, multiple))
+    return scale, patch, structures
+
+
+def _planned_patch(scaled: list[tuple[int, int]], cap: int, multiple: int) -> tuple[int, str]:
+    """The whole (scaled) median image when it fits the device's cap, else its short side, capped."""
+    long = int(statistics.median(max(h, w) for h, w in scaled))
+    short = int(statistics.median(min(h, w) for h, w in scaled))
+    if long <= cap:
+        patch = max(multiple, math.ceil(long / multiple) * multiple)
+        return patch, (f"the long side of a median training image at the planned scale ({long} px) rounded up to a "
+                       f"multiple of 2**depth = {multiple}: whole images, padded")
+    return max(multiple, min(cap, short) // multiple * multiple), (
+        f"the median short side of the training images at the planned scale ({short} px), capped at {cap} on this "
+        f"device, rounded down to a multiple of 2**depth = {multiple}; smaller images are mirror-padded")
+
+
+def _summary(structures: Structures, class_name, scale) -> dict:
+    return {class_name(k): {"share": round(c.share, 4), "thin_px": None if c.thin_px is None else round(c.thin_px, 1),
+                            "ceiling": c.ceilings.get(scale_key(scale))}
+            for k, c in enumerate(structures.classes)}
+
+
+def layout_of(structures: Structures | None, scale, train_sizes, patch: int) -> dict | None:
+    """What augmentation planning reads: class offsets from the centre and the thinnest important
+    width at the training scale (px)."""
+    if structures is None:
+        return None
+    h = statistics.median(h for h, _ in train_sizes)
+    w = statistics.median(w for _, w in train_sizes)
+    factor = input_size(int(h), int(w), scale, patch)[0] / h
+    widths = [c.thin_px for c in structures.classes if c.share >= IMPORTANT_SHARE and c.thin_px is not None]
+    return {"vertical_offset": structures.vertical_offset, "horizontal_offset": structures.horizontal_offset,
+            "thinnest_px": round(min(widths) * factor, 2) if widths else None}

@@ -24,7 +24,8 @@ from segtrain.data.discovery import Sample
 from segtrain.data.labels import LabelSpec, read_labels
 from segtrain.data.loaders.patches import tiles_per_image
 from segtrain.data.readers import read_image
-from segtrain.data.loaders.sources import DecodedPair, SourceCache, draw_patch
+from segtrain.data.loaders.sources import DecodedPair, SourceCache, channel_moments, draw_patch
+from segtrain.data.rescale import input_size, resize_image, resize_labels
 from segtrain.data.loaders.augment import augment
 from segtrain.data.normalize import normalize
 from segtrain.data.loaders.windowed import windowed_pair
@@ -46,7 +47,9 @@ class TrainPatches(Dataset):
     """Random augmented patches; its length is the number of covering tiles of all images.
 
     ``cache_bytes`` is this process's budget for decoded images (see
-    :class:`~segtrain.data.loaders.sources.SourceCache`); 0 reads every draw from disk.
+    :class:`~segtrain.data.loaders.sources.SourceCache`); 0 reads every draw from disk. ``scale`` is the
+    planned input scale (:func:`~segtrain.data.rescale.input_size`): images and labels are resized when
+    decoded, and ``sizes`` (full-resolution) count the tiles at that scale.
     """
 
     def __init__(
@@ -58,10 +61,12 @@ class TrainPatches(Dataset):
         augment_config: AugmentConfig,
         ignore_index: int | None = None,
         cache_bytes: int = 0,
+        scale=1.0,
     ):
         self.samples, self.patch, self.labels = samples, patch, labels
         self.augment_config, self.ignore_index = augment_config, ignore_index
-        self.ends = np.cumsum([tiles_per_image(h, w, patch) for h, w in sizes])
+        self.scale = scale
+        self.ends = np.cumsum([tiles_per_image(*input_size(h, w, scale, patch), patch) for h, w in sizes])
         self.cache = SourceCache(cache_bytes)
         # images too large for memory are read by windows; their statistics and class index are
         # gathered here, once, in the main process (loader processes receive them ready)
@@ -89,7 +94,14 @@ class TrainPatches(Dataset):
 
     def _decode(self, number: int) -> DecodedPair:
         sample = self.samples[number]
-        return DecodedPair(read_image(sample.image), read_labels(sample, self.labels), self.patch, self.ignore_index)
+        image, labels = read_image(sample.image), read_labels(sample, self.labels)
+        size = input_size(*labels.shape[-2:], self.scale, self.patch)
+        if size == labels.shape[-2:]:
+            return DecodedPair(image, labels, self.patch, self.ignore_index)
+        # the image's own statistics, as validation and prediction normalise before they resize
+        moments = channel_moments(image)
+        return DecodedPair(resize_image(image, size), resize_labels(labels, size), self.patch, self.ignore_index,
+                           moments=moments)
 
     def __getitem__(self, item: tuple[int, int]):
         """An augmented ``(C, P, P)`` patch, its labels and the number of its image in ``samples``."""

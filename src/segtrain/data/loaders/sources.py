@@ -62,10 +62,14 @@ class DecodedPair:
         :func:`~segtrain.data.loaders.patches.pad_to` pads), after their statistics are taken.
     ignore_index : int, optional
         Not a class to centre patches on.
+    moments : (mean, std), optional
+        Statistics to normalise with instead of the image's own (those of the full-resolution image
+        when ``image`` was resized to the planned scale).
     """
 
-    def __init__(self, image: np.ndarray, labels: np.ndarray, patch: int, ignore_index: int | None = None):
-        self.mean, self.std = channel_moments(image)
+    def __init__(self, image: np.ndarray, labels: np.ndarray, patch: int, ignore_index: int | None = None,
+                 moments: tuple[np.ndarray, np.ndarray] | None = None):
+        self.mean, self.std = moments if moments is not None else channel_moments(image)
         h, w = labels.shape[-2:]
         if h < patch or w < patch:  # pad_to works on (C, H, W): pad the raw image in that layout
             chw, labels = pad_to(np.moveaxis(image, -1, 0), labels, patch)
