@@ -59,6 +59,10 @@ class StandInProbes:
         lrs = [1e-7 * 1e8 ** (k / 99) for k in range(100)]
         return RangeTest(lrs), Suggestion(1e-3, 3.8e-2, "stand-in: steepest descent at 1e-03, minimum at 3.8e-02")
 
+    def lr_trials(self, batch, patch, bf16, channels_last, optimizer, loss, rates):
+        high, low = rates  # stand-in: the suggestion reaches the lower loss in its short trial
+        return {high: 0.42, low: 0.51}
+
 
 @dataclass
 class RangeTest:

@@ -266,7 +266,8 @@ def test_plan_decisions(outputs):
     assert "overridden: batch_size, accumulate, epochs, lr, schedule, loss" in lines
     assert any(line.startswith("steps_per_epoch          23") for line in lines)  # ceil(720 / (16 x 2))
     assert any(line.startswith("iterations               460") for line in lines)  # 230 updates x accumulate 2
-    assert "lr = 0.002: range-test suggestion 0.001 at batch 4, rescaled to batch 8 by the linear rule (x2)" in lines
+    assert ("lr = 0.002: 0.001 at batch 4 (suggestion 0.001 checked by trials: 0.001), rescaled to batch 8 by the "
+            "linear rule (x2)") in lines
     assert "epochs = 6: ceil(max_steps 500 / 90 steps per epoch)" in lines
     assert "lr = 0.002: adamw default (the range test is switched off)" in lines
 
