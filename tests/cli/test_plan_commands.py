@@ -32,7 +32,7 @@ def test_plan_json_is_one_object_with_consistent_arithmetic(planned):
     assert plan["steps_per_epoch"] <= math.ceil(plan["patches"] / (plan["batch_size"] * plan["accumulate"]))
     assert plan["samples_seen"] == plan["batch_size"] * plan["accumulate"] * plan["steps_per_epoch"] * plan["epochs"]
     assert plan["budget_s"] == 20 and plan["sources"]["budget_s"] == "user"
-    assert plan["patch_size"] == 48 and plan["memory"]["per_sample_mb"] > 0
+    assert plan["patch_size"] == 64 and plan["memory"]["per_sample_mb"] > 0  # 48x64 images whole (padded)
     assert json.loads((root / "p" / "plan.json").read_text())["lr"] == plan["lr"]
     assert (root / "p" / "lr_find.csv").exists() and (root / "p" / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -211,7 +211,7 @@ def test_default_budget_when_nothing_given():
 def test_lr_from_range_test_rescaled_to_the_batch():
     probes = FakeProbes(suggestion=1e-3)
     plan = _plan({"epochs": 1, "batch_size": 16}, sizes=((512, 512),) * 100, probes=probes)
-    assert ("lr_test", 4, "adamw", "ce") in probes.calls  # CPU range test at batch 4
+    assert ("lr_test", 4, "adamw", "ce+dice") in probes.calls  # CPU range test at batch 4, with the planned loss
     assert plan["lr"] == pytest.approx(1e-3 * 2)  # square root of 16 / 4
     assert "square-root rule" in plan.items["lr"].reason
     sgd = _plan({"epochs": 1, "batch_size": 16, "optimizer": "sgd"}, sizes=((512, 512),) * 100, probes=FakeProbes(suggestion=1e-3))
@@ -232,10 +232,21 @@ def test_plan_file_values_are_used_and_rescaled_when_the_batch_changes():
     assert bigger["lr"] == pytest.approx(saved["lr"] * 2)
 
 
-def test_dice_term_added_for_a_small_foreground():
-    assert _plan({"epochs": 1}, fractions=(0.95, 0.05))["loss"] == "ce+dice"
-    assert _plan({"epochs": 1}, fractions=(0.6, 0.4))["loss"] == "ce"
+def test_dice_term_always_planned_and_a_rare_class_named():
+    rare = _plan({"epochs": 1}, fractions=(0.99, 0.01))
+    assert rare["loss"] == "ce+dice" and "1.0% of the pixels (< 2%)" in rare.items["loss"].reason
+    balanced = _plan({"epochs": 1}, fractions=(0.6, 0.4))
+    assert balanced["loss"] == "ce+dice" and "< 2%" not in balanced.items["loss"].reason
     assert _plan({"epochs": 1, "loss": "dice"}, fractions=(0.6, 0.4))["loss"] == "dice"
+
+
+def test_lr_trial_keeps_the_steadier_rate_unless_the_higher_wins_clearly():
+    probes = FakeProbes(suggestion=3e-3)
+    probes.prefer_lower = True
+    plan = _plan({"epochs": 1, "batch_size": 4}, probes=probes)
+    assert plan["lr"] == pytest.approx(1e-3)  # a third of the suggestion reached the lower loss
+    assert plan["lr_check"]["tried"] == {"0.003": 1.0, "0.001": 0.6}
+    assert "steadier" in plan.items["lr_check"].reason
 
 
 @pytest.mark.parametrize("schedule, warmup", [("cosine", 3), ("onecycle", 0), ("plateau", 0), ("poly", 3)])

@@ -39,8 +39,8 @@ CACHE_SHARE = 0.25
 """Share of the available memory that decoded training images may take (the step may plan for half)."""
 CACHE_DEFAULT_MB = 1024
 """Cache budget when the available memory is not measured."""
-DICE_TERM_BELOW = 0.10
-"""A foreground class below 10% of the pixels gets a Dice term added to the cross-entropy."""
+RARE_CLASS = 0.02
+"""A class under 2% of the pixels is rare: the plan says so (the Dice term and class-steered patches serve it)."""
 
 
 class _Planner:
@@ -189,14 +189,17 @@ def _planned_cache(probes, fingerprint, train_sizes) -> tuple[int, str]:
 
 
 def _planned_loss(fingerprint) -> tuple[str, str]:
-    """Cross-entropy, plus a soft Dice term when a foreground class covers under 10% of the pixels."""
+    """Cross-entropy plus a soft Dice term, always (nnU-Net's default on every dataset): runs are scored by
+    Dice, which the soft Dice term optimises directly, and it keeps a small class from being outvoted by
+    the background; the cross-entropy gives smooth, well-scaled gradients from the first step."""
     classes = fingerprint.num_classes
     ce = "binary cross-entropy on one logit per pixel" if classes == 2 else f"cross-entropy over {classes} logits"
     smallest = fingerprint.smallest_class_fraction
-    if smallest < DICE_TERM_BELOW:
-        return "ce+dice", (f"the smallest foreground class covers {smallest:.1%} of the pixels (< {DICE_TERM_BELOW:.0%}): "
-                           f"{ce} plus a soft Dice term, which does not let the background dominate")
-    return "ce", f"{ce}: every class covers at least {smallest:.1%} of the pixels, so no Dice term is needed"
+    rare = (f"; the smallest foreground class covers {smallest:.1%} of the pixels (< {RARE_CLASS:.0%}): the Dice term "
+            "weighs it as much as the background" if smallest < RARE_CLASS else "")
+    return "ce+dice", (f"{ce} plus a soft Dice term: the run is scored by Dice, which the Dice term optimises "
+                       f"directly, while cross-entropy gives smooth gradients from the first step (nnU-Net's default)"
+                       + rare)
 
 
 def _planned_layout(plan, machine, bf16):
