@@ -59,7 +59,7 @@ def _worst(structures: Structures, key: str) -> tuple[float, int] | None:
 
 
 def choose_scale(structures: Structures | None, train_sizes: list[tuple[int, int]], patch: int,
-                 class_name=str) -> tuple[object, str]:
+                 class_name=lambda k: f"class {k}") -> tuple[object, str]:
     """The planned scale (a factor or ``"fit"``) and its reason."""
     whole, factors = candidates(train_sizes, patch)
     if whole >= 1.0:

@@ -74,3 +74,16 @@ def test_resumable_loader_starts_where_the_loop_stands(tiny_dataset):
     loop.epoch_loop.batch_progress.current.processed = len(loader)  # an epoch-end checkpoint
     assert list(iter(loader.sampler)) == stream[72:108]
     assert loader.state_dict() == {"epoch": 2, "skip": 0}
+
+
+def test_patches_at_a_planned_scale_count_and_resize(tiny_dataset):
+    samples = discover(tiny_dataset).samples
+    mapping = LabelSpec({0: 0, 1: 1})
+    train = TrainPatches(samples, [(32, 48)] * len(samples), 16, mapping, AugmentConfig(), scale=0.5)
+    assert len(train) == 6 * 1 * 2  # 16x24 at scale 0.5: one row of two tiles per image
+    pair = train.source(0)
+    assert (pair.height, pair.width) == (16, 24)
+    full = TrainPatches(samples, [(32, 48)] * len(samples), 16, mapping, AugmentConfig()).source(0)
+    assert np.allclose(pair.mean, full.mean) and np.allclose(pair.std, full.std)  # full-resolution statistics
+    image, mask, _ = train[(0, 5)]
+    assert image.shape == (1, 16, 16) and set(mask.unique().tolist()) <= {0, 1}
