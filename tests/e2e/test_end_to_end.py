@@ -127,4 +127,4 @@ def test_multiclass_path(tmp_path):
     scores = json.loads(run_cli("evaluate", run, "--json").stdout)
     assert len(scores["per_class"]) == 3 and scores["headline"]["name"] == "mean_iou"
     plan = json.loads((run / "plan.json").read_text())
-    assert plan["loss"] == "ce" and "cross-entropy over 3 logits" in plan["reasons"]["loss"]
+    assert plan["loss"] == "ce+dice" and "cross-entropy over 3 logits" in plan["reasons"]["loss"]
