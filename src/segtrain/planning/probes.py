@@ -97,13 +97,18 @@ class MachineProbes:
         return self._cached(("lr_trials", batch, patch, bf16, channels_last, optimizer, loss, tuple(rates)),
                             lambda: self._lr_trials(batch, patch, bf16, channels_last, optimizer, loss, rates))
 
-    def _lr_trials(self, batch, patch, bf16, channels_last, optimizer_name, loss_name, rates):
+    def _fresh_model(self, optimizer_name: str, channels_last: bool):
+        """A network seeded as every probe seeds it, on the device in the planned layout, and its optimizer;
+        call inside ``torch.random.fork_rng`` so the caller's random state is untouched."""
         memory = torch.channels_last if channels_last else torch.contiguous_format
+        torch.manual_seed(self.seed)
+        model = build_model(self.in_channels, self.num_classes, self.model_config, self.mode)
+        model = model.to(self.device).to(memory_format=memory)
+        return model, build_optimizer(optimizer_name, model, 1e-7, self.weight_decay), memory
+
+    def _lr_trials(self, batch, patch, bf16, channels_last, optimizer_name, loss_name, rates):
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            model = build_model(self.in_channels, self.num_classes, self.model_config, self.mode)
-            model = model.to(self.device).to(memory_format=memory)
-            optimizer = build_optimizer(optimizer_name, model, 1e-7, self.weight_decay)
+            model, optimizer, memory = self._fresh_model(optimizer_name, channels_last)
             batches = [(images.to(self.device, memory_format=memory), masks.to(self.device))
                        for images, masks, *_ in self.batches(batch, patch, TRIAL_STEPS, self.scale)]
             loss = build_loss(loss_name, self.mode, ignore_index=self.ignore_index, options=self.loss_options,
@@ -112,12 +117,8 @@ class MachineProbes:
                     for rate in rates}
 
     def _lr_test(self, batch, patch, bf16, channels_last, optimizer_name, loss_name):
-        memory = torch.channels_last if channels_last else torch.contiguous_format
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            model = build_model(self.in_channels, self.num_classes, self.model_config, self.mode)
-            model = model.to(self.device).to(memory_format=memory)
-            optimizer = build_optimizer(optimizer_name, model, 1e-7, self.weight_decay)
+            model, optimizer, memory = self._fresh_model(optimizer_name, channels_last)
             source = iter(self.batches(batch, patch, LR_TEST_STEPS, self.scale))
 
             def next_batch():
