@@ -211,6 +211,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", default=None, help="training budget of each run (default 5m; 15s with --quick)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per side, seeds 0..N-1 (2 for the issue)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds FIRST..FIRST+N-1 (a second pass in another process: --first-seed 1)")
     parser.add_argument("--data", nargs="*", help="dataset folders (default: every one in ../shared/data)")
     parser.add_argument("--datasets", nargs="*", help="only these dataset names")
     parser.add_argument("--json", type=Path, help="write all results here (rewritten after every run)")
@@ -220,7 +222,7 @@ def main() -> None:
     args = parser.parse_args()
     budget = args.budget or (QUICK_BUDGET if args.quick else "5m")
     budget_s = parse_duration(budget)
-    seeds = list(range(max(1, args.repeat)))
+    seeds = list(range(args.first_seed, args.first_seed + max(1, args.repeat)))
     chosen = datasets(args)
 
     meta = {"budget": budget, "budget_s": budget_s, "seeds": seeds, "started": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from segtrain.data.rescale import FIT, input_size, resize_image, resize_labels, scaled_size
+from segtrain.data.rescale import FILL, FIT, input_size, resize_image, resize_labels, scaled_size
 
 
 def test_input_size_by_factor_and_fit():
@@ -9,6 +9,7 @@ def test_input_size_by_factor_and_fit():
     assert input_size(640, 1024, 0.5, 256) == (320, 512)
     assert input_size(640, 1024, FIT, 256) == (160, 256)  # long side 1024 -> 256
     assert input_size(100, 50, FIT, 256) == (256, 128)  # a small image is enlarged to fill the patch
+    assert input_size(640, 1024, FILL, 256) == (256, 256)  # both sides: the aspect ratio changes
     assert scaled_size(3, 3, 0.1) == (1, 1)  # never below one pixel
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from segtrain.data.rescale import FIT
-from segtrain.data.structures import _ridge_widths, evenly_spaced, measure_structures, scale_key
+from segtrain.data.rescale import FILL, FIT
+from segtrain.data.structures import HALF_FILL, HALF_FIT, _ridge_widths, evenly_spaced, half_of, measure_structures, scale_key
 
 
 @pytest.mark.parametrize("width", [1, 3, 5, 9])
@@ -61,4 +61,27 @@ def test_ignored_pixels_do_not_count_in_ceilings():
 def test_evenly_spaced_and_keys():
     assert evenly_spaced(list(range(10)), 5) == [0, 2, 4, 6, 8]
     assert evenly_spaced([1, 2], 5) == [1, 2]
-    assert scale_key(0.70710678) == "0.7071" and scale_key(FIT) == FIT
+    assert scale_key(0.70710678) == "0.7071" and scale_key(FIT) == FIT and scale_key(HALF_FIT) == HALF_FIT
+    assert half_of(FIT) == HALF_FIT and half_of(0.5) == 0.25
+    with pytest.raises(ValueError):
+        half_of(HALF_FIT)
+
+
+def test_half_fit_fits_each_image_into_half_the_patch():
+    lines = np.zeros((64, 128), dtype=np.int64)
+    lines[:, 0::8] = lines[:, 1::8] = 1  # 2-pixel lines every 8 px: 1 px wide at fit (patch 64), 1/2 at half
+    s = measure_structures([lines], 2, [FIT, HALF_FIT, 0.5, 0.25], patch=64)
+    ceilings = s.classes[1].ceilings
+    assert ceilings[HALF_FIT] == pytest.approx(ceilings["0.25"])  # 128 -> 32 either way
+    assert ceilings[FIT] == pytest.approx(ceilings["0.5"])
+    assert ceilings[HALF_FIT] < ceilings[FIT]
+
+
+def test_fill_stretches_each_mask_to_the_patch():
+    rows = np.zeros((64, 128), dtype=np.int64)
+    rows[0::8] = rows[1::8] = 1  # 2-row lines: half a row at fit (64 x 128 -> 16 x 32), one when filled (32 x 32)
+    s = measure_structures([rows], 2, [FIT, FILL, HALF_FILL], patch=32)
+    ceilings = s.classes[1].ceilings
+    assert ceilings[FILL] > ceilings[FIT]
+    assert ceilings[HALF_FILL] == pytest.approx(ceilings[FIT])  # 16 x 16 keeps as many rows as 16 x 32
+    assert half_of(FILL) == HALF_FILL

@@ -45,3 +45,16 @@ def test_overfits_one_batch():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.1 * losses[0]
+
+
+@pytest.mark.parametrize("h, w", [(64, 64), (37, 50), (16, 80)])
+def test_strided_stem_keeps_sizes_and_halves_the_first_level(h, w):
+    model = UNet(3, 2, ModelConfig(depth=2, width=4, stem="strided")).eval()
+    assert model.multiple == 8
+    assert model(torch.randn(2, 3, h, w)).shape == (2, 2, h, w)
+    seen = []
+    model.encoders[0].register_forward_hook(lambda m, i, o: seen.append(o.shape[-2:]))
+    model(torch.randn(1, 3, 64, 64))
+    assert tuple(seen[0]) == (32, 32)
+    plain = UNet(3, 2, ModelConfig(depth=2, width=4)).eval()
+    assert plain.multiple == 4 and isinstance(plain.unstem, torch.nn.Identity)

@@ -1,10 +1,11 @@
 import pytest
 
 from segtrain.config.schema import SegtrainConfig
-from segtrain.data.rescale import FIT
-from segtrain.data.structures import ClassStructure, Structures
+from segtrain.data.rescale import FILL, FIT
+from segtrain.data.structures import HALF_FILL, HALF_FIT, ClassStructure, Structures
 from segtrain.planning.plan import TrainingPlan
-from segtrain.planning.resolution import MAX_CEILING_LOSS, candidates, choose_scale, layout_of, plan_resolution, regime
+from segtrain.planning.resolution import (MAX_CEILING_LOSS, candidates, choose_scale, choose_stem, layout_of,
+                                          plan_resolution, regime)
 
 
 def _structures(ceilings_by_class, shares=None, thin=None):
@@ -78,8 +79,9 @@ def test_plan_resolution_measures_then_plans_the_patch_for_the_scaled_image():
     p = _planner()
     config = SegtrainConfig.model_validate({"data": {"root": "."}})
     scale, patch, structures = plan_resolution(p, config, measure, [(640, 1024)] * 4, 256, 16)
-    assert calls == [([FIT, 1.0, 0.7071, 0.5, 0.3536, 0.25], 256)]
+    assert calls == [([FILL, HALF_FILL, FIT, HALF_FIT, 1.0, 0.7071, 0.5, 0.3536, 0.25, 0.5, 0.35355, 0.25, 0.1768, 0.125], 256)]
     assert scale == 0.25 and patch == 256 and structures is not None
+    assert p.plan["stem"] == "full"  # nothing measured at 0.125: the ceiling there is unknown
     assert p.plan["structures"]["class 0"]["ceiling"] == 0.999
     assert regime([(640, 1024)] * 4, scale, patch)[0] == "whole image"
     assert layout_of(structures, scale, [(640, 1024)], patch)["thinnest_px"] == pytest.approx(2.5)
@@ -96,3 +98,48 @@ def test_windowed_images_stay_at_their_resolution_and_the_user_wins():
     assert regime([(512, 512)], 0.5, 256)[0] == "whole image"
     crops = regime([(1024, 1024)], 1.0, 256)
     assert crops[0] == "crops" and "6%" in crops[1]
+
+
+def test_the_stem_is_strided_only_when_half_the_scale_keeps_every_ceiling():
+    keeps = _structures([{"0.5": 0.999, "0.25": 0.995}, {"0.5": 0.998, "0.25": 0.992}])
+    stem, reason = choose_stem(keeps, 0.5)
+    assert stem == "strided" and "0.9920 (class 1)" in reason
+    loses = _structures([{"0.5": 0.999, "0.25": 0.995}, {"0.5": 0.998, "0.25": 1 - MAX_CEILING_LOSS - 0.001}])
+    stem, reason = choose_stem(loses, 0.5)
+    assert stem == "full" and "0.9890 (class 1)" in reason
+    fitted = _structures([{FIT: 0.999, HALF_FIT: 0.995}])
+    assert choose_stem(fitted, FIT)[0] == "strided"
+    assert choose_stem(_structures([{FIT: 0.999, HALF_FIT: 0.95}]), FIT)[0] == "full"
+    assert choose_stem(None, 0.5)[0] == "full"
+    rare = _structures([{"0.25": 0.999}, {"0.25": 0.5}], shares=[0.999, 0.001])  # under half a percent: no veto
+    assert choose_stem(rare, 0.5)[0] == "strided"
+
+
+def test_the_planned_stem_follows_the_measurement_and_the_user_wins():
+    def measure(scales, patch):
+        return _structures([{str(k): 0.999 for k in ("fit", "fit/2", "0.7071", "0.5", "0.3536", "0.25", "0.1768",
+                                                      "0.125")}])
+
+    p = _planner()
+    config = SegtrainConfig.model_validate({"data": {"root": "."}})
+    plan_resolution(p, config, measure, [(640, 1024)] * 4, 256, 16)
+    assert p.plan["stem"] == "strided"
+    p = _planner()
+    config = SegtrainConfig.model_validate({"data": {"root": "."}, "model": {"stem": "full"}})
+    plan_resolution(p, config, measure, [(640, 1024)] * 4, 256, 16)
+    assert p.plan["stem"] == "full"
+
+
+def test_images_that_are_not_square_fill_the_patch_when_that_keeps_the_ceilings():
+    photos = [(480, 640)] * 4
+    passes = _structures([{FILL: 0.999, "0.4": 0.995, "0.5657": 0.999}])
+    scale, reason = choose_scale(passes, photos, 256)
+    assert scale == FILL and "1.33x" in reason
+    assert regime(photos, FILL, 256) == ("whole image", "a median image (480x640) is resized to fill the 256x256 "
+                                                         "patch: each step sees whole scenes")
+    fails = _structures([{FILL: 0.97, "0.4": 0.995}])
+    assert choose_scale(fails, photos, 256)[0] == 0.4
+    square = _structures([{FILL: 1.0, "0.5": 0.999}])
+    assert choose_scale(square, [(512, 512)] * 4, 256)[0] == 0.5  # filling a square image changes nothing
+    strips = _structures([{FILL: 1.0, "0.25": 0.999}])
+    assert choose_scale(strips, [(300, 1024)] * 4, 256)[0] == 0.25  # 3.4:1: more than MAX_STRETCH

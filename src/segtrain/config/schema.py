@@ -77,6 +77,10 @@ class ModelConfig(_Strict):
     """Number of down-sampling steps; inputs are padded to a multiple of 2**depth."""
     width: int = Field(16, ge=4, le=256)
     """Channels of the first level; each level down doubles it."""
+    stem: Literal["full", "strided"] | None = None
+    """``full``: the first level convolves at the input resolution (thin structures); ``strided``: its first
+    convolution has stride 2 and a transposed convolution brings the output back (about a quarter of the
+    compute of that level, for data whose structures survive half the resolution). ``None``: planned."""
     norm: Literal["batch", "instance", "group", "none"] = "batch"
     """Normalisation after each convolution."""
     act: Literal["relu", "leakyrelu", "prelu", "elu", "gelu", "silu"] = "relu"
@@ -160,10 +164,10 @@ class TrainConfig(_Strict):
     steps_per_epoch: int | None = Field(None, ge=1)
     batch_size: int | None = Field(None, ge=1)
     patch_size: int | None = Field(None, ge=16)
-    scale: Annotated[float, Field(gt=0, le=4)] | Literal["fit"] | None = None
+    scale: Annotated[float, Field(gt=0, le=4)] | Literal["fit", "fill"] | None = None
     """Input scale: images are resized by this factor for training, validation and prediction (logits are
     resized back, so scores stay at full resolution); ``fit`` resizes each image so its long side fills
-    the patch; ``None``: planned from the training masks."""
+    the patch; ``fill`` resizes it to the square patch (both sides); ``None``: planned from the training masks."""
     lr: float | None = Field(None, gt=0)
     """Initial (or peak) learning rate; planned by the range test when not given."""
     lr_find: bool = True

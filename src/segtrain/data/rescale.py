@@ -17,11 +17,16 @@ from PIL import Image
 
 FIT = "fit"
 """The scale that resizes each image so its long side fills the patch (see :func:`input_size`)."""
+FILL = "fill"
+"""The scale that resizes each image to fill the square patch: both sides, so the aspect ratio changes
+(and is restored when the logits are resized back)."""
 
 
 def input_size(height: int, width: int, scale, patch: int) -> tuple[int, int]:
     """The size an image of ``height x width`` is trained and predicted at, for a plan's ``scale``
-    (a factor, or :data:`FIT`: its long side resized to ``patch``)."""
+    (a factor; :data:`FIT`: its long side resized to ``patch``; :data:`FILL`: ``patch x patch``)."""
+    if scale == FILL:
+        return patch, patch
     factor = patch / max(height, width) if scale == FIT else float(scale)
     return (height, width) if factor == 1.0 else scaled_size(height, width, factor)
 

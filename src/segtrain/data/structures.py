@@ -25,7 +25,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from segtrain.data.rescale import FIT, class_coverage, input_size
+from segtrain.data.rescale import FILL, FIT, class_coverage, input_size
 
 MAX_MASKS = 24
 """Training masks measured (spread evenly over the split): widths and ceilings settle within a few
@@ -64,9 +64,26 @@ class Structures:
         return asdict(self)
 
 
+HALF_FIT = "fit/2"
+"""Half of :data:`~segtrain.data.rescale.FIT`: each image's long side fills half the patch."""
+HALF_FILL = "fill/2"
+"""Half of :data:`~segtrain.data.rescale.FILL`: each image resized to half the patch."""
+_HALVES = {FIT: HALF_FIT, FILL: HALF_FILL}
+_NAMED = (FIT, FILL, HALF_FIT, HALF_FILL)
+
+
 def scale_key(scale) -> str:
-    """How a scale names its ceilings: ``"fit"`` or the factor to 4 significant digits."""
-    return scale if scale == FIT else f"{float(scale):.4g}"
+    """How a scale names its ceilings: ``"fit"``, ``"fill"``, their halves or the factor to 4 significant digits."""
+    return scale if scale in _NAMED else f"{float(scale):.4g}"
+
+
+def half_of(scale):
+    """The scale of half the resolution of ``scale`` (a factor, ``"fit"`` or ``"fill"``)."""
+    if scale in _HALVES:
+        return _HALVES[scale]
+    if scale in _NAMED:
+        raise ValueError(f"half of {scale} is not a measured scale")
+    return float(scale) / 2
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -98,6 +115,8 @@ def _ridge_widths(region: np.ndarray) -> np.ndarray:
 def _round_trip(labels: np.ndarray, scale, patch: int, values: np.ndarray) -> np.ndarray:
     """The labels a perfect prediction at ``scale`` gives back at full size (see the module docstring)."""
     height, width = labels.shape
+    if scale in (HALF_FIT, HALF_FILL):
+        scale, patch = (FIT if scale == HALF_FIT else FILL), max(1, round(patch / 2))
     coverage = class_coverage(labels, input_size(height, width, scale, patch), values)
     back = [np.asarray(Image.fromarray(plane, mode="F").resize((width, height), Image.Resampling.BILINEAR))
             for plane in coverage]
@@ -107,11 +126,13 @@ def _round_trip(labels: np.ndarray, scale, patch: int, values: np.ndarray) -> np
 def measure_structures(masks: Iterable[np.ndarray], num_classes: int, scales: list, patch: int,
                        ignore_index: int | None = None) -> Structures:
     """Widths, Dice ceilings at each of ``scales`` (factors, or :data:`~segtrain.data.rescale.FIT` for each
-    image fitted into ``patch``) and layout of the classes ``0 .. num_classes - 1`` in ``masks``
+    image fitted into ``patch``, :data:`~segtrain.data.rescale.FILL` for each resized to it, :data:`HALF_FIT`
+    and :data:`HALF_FILL` for half of it) and layout of the classes ``0 .. num_classes - 1`` in ``masks``
     (``(H, W)`` class maps)."""
     widths: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
     pixels = np.zeros(num_classes)
-    confusion = {scale_key(s): np.zeros((3, num_classes)) for s in scales if s == FIT or s < 1}  # tp, fp, fn
+    confusion = {scale_key(s): np.zeros((3, num_classes))  # tp, fp, fn
+                 for s in scales if s in _NAMED or s < 1}
     rows = np.zeros(num_classes)
     cols = np.zeros(num_classes)
     count = 0
@@ -132,7 +153,7 @@ def measure_structures(masks: Iterable[np.ndarray], num_classes: int, scales: li
             widths[k].append(_ridge_widths(region))
         values = np.unique(labels)
         for key, counts in confusion.items():
-            back = _round_trip(labels, key if key == FIT else float(key), patch, values)
+            back = _round_trip(labels, key if key in _NAMED else float(key), patch, values)
             for k in range(num_classes):
                 truth, guess = (labels == k) & valid, (back == k) & valid
                 counts[:, k] += [(truth & guess).sum(), (guess & ~truth).sum(), (truth & ~guess).sum()]

@@ -63,6 +63,8 @@ def resolve_run_config(cfg, report, spec, plan):
                  "optimizer", "schedule", "loss", "cache_mb", "scale"):
         if name in plan:  # (plans made before the cache or the scale existed have neither)
             setattr(resolved.train, name, plan[name])
+    if "stem" in plan:
+        resolved.model.stem = plan["stem"]
     if isinstance(plan.get("augment"), dict):
         resolved.augment = cfg.augment.filled(plan["augment"])
     return resolved

@@ -2,9 +2,12 @@
 
 Each level is two 3x3 convolutions, each followed by a normalisation and an activation;
 the encoder halves the resolution with max-pooling and doubles the channels, the decoder
-up-samples with a transposed convolution and concatenates the skip connection. Inputs of
-any height and width are padded (reflect) to a multiple of ``2**depth`` and the output is
-cropped back, so the network never imposes a size on the user.
+up-samples with a transposed convolution and concatenates the skip connection. With the
+``strided`` stem the first convolution has stride 2, every level works at half the input
+resolution, and a last transposed convolution returns the logits to it (the layout of MONAI's
+UNet with strides 2). Inputs of any height and width are padded (reflect) to a multiple of
+``2**depth`` (``2**(depth+1)`` when strided) and the output is cropped back, so the network
+never imposes a size on the user.
 """
 
 from __future__ import annotations
@@ -39,10 +42,10 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
-def _double_conv(cin: int, cout: int, norm: str, act: str) -> nn.Sequential:
+def _double_conv(cin: int, cout: int, norm: str, act: str, stride: int = 1) -> nn.Sequential:
     bias = norm == "none"
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=bias), _norm(norm, cout), _ACTIVATIONS[act](),
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=bias), _norm(norm, cout), _ACTIVATIONS[act](),
         nn.Conv2d(cout, cout, 3, padding=1, bias=bias), _norm(norm, cout), _ACTIVATIONS[act](),
     )
 
@@ -64,9 +67,10 @@ class UNet(nn.Module):
         super().__init__()
         config = config or ModelConfig()
         widths = [config.width * 2**i for i in range(config.depth + 1)]
-        self.multiple = 2**config.depth
+        strided = config.stem == "strided"
+        self.multiple = 2 ** (config.depth + strided)
         self.encoders = nn.ModuleList(
-            [_double_conv(in_channels, widths[0], config.norm, config.act)]
+            [_double_conv(in_channels, widths[0], config.norm, config.act, stride=2 if strided else 1)]
             + [_double_conv(widths[i], widths[i + 1], config.norm, config.act) for i in range(config.depth)]
         )
         self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(config.depth))
@@ -74,6 +78,10 @@ class UNet(nn.Module):
             _double_conv(2 * widths[i], widths[i], config.norm, config.act) for i in range(config.depth)
         )
         self.dropout = nn.Dropout2d(config.dropout) if config.dropout else nn.Identity()
+        self.unstem = nn.Sequential(
+            nn.ConvTranspose2d(widths[0], widths[0], 2, stride=2), _norm(config.norm, widths[0]),
+            _ACTIVATIONS[config.act](),
+        ) if strided else nn.Identity()
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         init_weights(self, config.init, config.act)
 
@@ -90,7 +98,7 @@ class UNet(nn.Module):
         x = self.dropout(skips.pop())
         for level in reversed(range(len(self.decoders))):
             x = self.decoders[level](torch.cat([self.ups[level](x), skips.pop()], dim=1))
-        return self.head(x)[..., :h, :w]
+        return self.head(self.unstem(x))[..., :h, :w]
 
 
 _GAIN_NONLINEARITY = {"relu": "relu", "leakyrelu": "leaky_relu", "prelu": "leaky_relu", "elu": "relu",

@@ -65,8 +65,9 @@ OPTIONS: tuple[Option, ...] = (
            "Micro-batches per weight update; effective batch = batch x this."),
     Option("lr", "train.lr", "--lr", "Initial (or peak) learning rate (planned by the range test)."),
     Option("patch_size", "train.patch_size", "--patch-size", "Side of the square training patches."),
-    Option("scale", "train.scale", "--scale", "Input scale: a factor such as 0.5, or fit (each image's long side "
-                                              "fills the patch); planned from the masks' structure sizes."),
+    Option("scale", "train.scale", "--scale", "Input scale: a factor such as 0.5, fit (each image's long side "
+                                              "fills the patch) or fill (each image resized to the square patch); "
+                                              "planned from the masks' structure sizes."),
     Option("budget", "train.budget_s", "--budget", "Wall-clock training budget, e.g. 90s, 5m, 1h.", EXTENDING),
     Option("max_steps", "train.max_steps", "--max-steps", "Stop after this many weight updates.", EXTENDING),
     Option("steps_per_epoch", "train.steps_per_epoch", "--steps-per-epoch",

@@ -89,6 +89,8 @@ def plan_training(
     multiple = 2**config.model.depth
     cap = PATCH_CAP_CPU if machine.accelerator == "cpu" else PATCH_CAP_GPU
     scale, patch, structures = plan_resolution(p, config, measure, train_sizes, cap, multiple, windowed)
+    if probes is not None:  # every probe from here on measures the planned network
+        probes.model_config = config.model.model_copy(update={"stem": plan["stem"]})
     bf16, channels_last = _choose_speed(p, config, machine, probes, patch)
     _choose_loading(p, config, machine, probes, fingerprint, train_sizes)
     # the patch must leave room for a batch of MIN_BATCH: halve a planned patch until it does
