@@ -12,7 +12,7 @@ import segtrain
 from segtrain.config.schema import SegtrainConfig
 from segtrain.data.readers import read_image
 from segtrain.errors import UserError
-from segtrain.inference import large
+from segtrain.inference import files, large
 from segtrain.inference.predictor import Predictor
 from segtrain.models import build_model
 from segtrain.models.decision import mode_of
@@ -204,3 +204,23 @@ def test_colour_masks_are_written_as_rgb(tmp_path):
     cut = np.log(predictor.threshold / (1 - predictor.threshold))
     margin = np.abs(reference[0, 0].numpy() - cut) > 1e-4
     assert np.array_equal(rgb[margin], expected[margin])
+
+
+def _scaled_checkpoint(scale):
+    ckpt = checkpoint()
+    ckpt["segtrain"]["config"]["train"]["scale"] = scale
+    return ckpt
+
+
+def test_a_scaled_model_refuses_images_it_would_stream_before_writing(tmp_path, monkeypatch):
+    big, small = tmp_path / "big.tif", tmp_path / "small.tif"
+    tifffile.imwrite(big, scene(64, 64))
+    tifffile.imwrite(small, scene(32, 32))
+    monkeypatch.setattr(files, "should_stream", lambda path, predictor: path.name == "big.tif")
+    predictor = Predictor(_scaled_checkpoint(0.5), bf16=False)
+    assert predictor.scale == 0.5
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match=r"big\.tif: too large for memory.*scale 0\.5"):
+        files.predict_files(predictor, [small, big], out)
+    assert not out.exists()  # nothing written, not even the small image's mask
+    assert [p.name for p in files.predict_files(predictor, [small], out)] == ["small.png"]

@@ -36,11 +36,17 @@ def expand_inputs(inputs: Sequence[Path | str]) -> list[Path]:
 def predict_files(predictor: Predictor, files: list[Path], out: Path, probabilities: bool = False) -> list[Path]:
     """``out/<stem>.png`` (and ``<stem>_prob.tif``) per file; a TIFF too large for memory by windows into ``<stem>.tif``."""
     values = mask_values(predictor.meta["label_mapping"])
+    streamed = {file for file in files if should_stream(file, predictor)}
+    if streamed and predictor.scale not in (1, 1.0):  # refused before anything is written
+        file = sorted(streamed)[0]
+        raise UserError(f"{file}: too large for memory, so it would be predicted by windows at its own resolution, "
+                        f"but this model was trained at scale {predictor.scale}; resize the image by that scale "
+                        "first, or train the model with --scale 1")
     out.mkdir(parents=True, exist_ok=True)
     written = []
     labels = predictor.meta.get("multilabel")
     for file in files:
-        if should_stream(file, predictor):  # a TIFF too large for memory: by windows, into TIFF masks
+        if file in streamed:  # a TIFF too large for memory: by windows, into TIFF masks
             written.append(predict_large(predictor, file, out, probabilities, values))
             logger.info(f"{file} -> {written[-1]}")
             continue
