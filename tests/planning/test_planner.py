@@ -4,6 +4,7 @@ import pytest
 
 from segtrain.config import SegtrainConfig
 from segtrain.data.fingerprint import Fingerprint
+from segtrain.data.structures import ClassStructure, Structures
 from segtrain.errors import UserError
 from segtrain.planning.batch import MemoryFit
 from segtrain.planning.lr_finder import LRCurve, LRSuggestion
@@ -255,3 +256,19 @@ def test_schedule_choice_and_warmup(schedule, warmup):
     assert plan["total_steps"] == 100
     assert plan["warmup_steps"] == warmup
     assert _plan({"epochs": 1})["schedule"] == "cosine"
+
+
+def test_the_probes_measure_the_network_with_the_planned_stem():
+    def measure(scales, patch):
+        keys = ["fill", "fill/2", "fit", "fit/2", "1", *(f"{float(s):.4g}" for s in scales if not isinstance(s, str))]
+        return Structures(8, [ClassStructure(0.5, 40.0, 60.0, {k: 0.999 for k in keys})] * 2, 0.0, 0.0)
+
+    probes = FakeProbes()
+    probes.model_config = SegtrainConfig().model
+    config = SegtrainConfig.model_validate({})
+    plan = plan_training(config, fingerprint=_fingerprint(), train_sizes=[(480, 640)] * 10, val_sizes=[(480, 640)] * 3,
+                         machine=CPU, probes=probes, measure=measure)
+    assert plan["scale"] == "fill" and plan["stem"] == "strided"
+    assert probes.model_config.stem == "strided" and config.model.stem is None  # the user's config is left as given
+    plan = _plan(sizes=((288, 384),) * 10, probes=FakeProbes())  # nothing measured: the first level stays full
+    assert plan["stem"] == "full"

@@ -4,8 +4,8 @@ Each level is two 3x3 convolutions, each followed by a normalisation and an acti
 the encoder halves the resolution with max-pooling and doubles the channels, the decoder
 up-samples with a transposed convolution and concatenates the skip connection. With the
 ``strided`` stem the first convolution has stride 2, every level works at half the input
-resolution, and a last transposed convolution returns the logits to it (the layout of MONAI's
-UNet with strides 2). Inputs of any height and width are padded (reflect) to a multiple of
+resolution, and a last transposed convolution returns the logits to it (MONAI's UNet with
+strides of 2 also never convolves at full resolution). Inputs of any height and width are padded (reflect) to a multiple of
 ``2**depth`` (``2**(depth+1)`` when strided) and the output is cropped back, so the network
 never imposes a size on the user.
 """
