@@ -116,7 +116,7 @@ def _round_trip(labels: np.ndarray, scale, patch: int, values: np.ndarray) -> np
     """The labels a perfect prediction at ``scale`` gives back at full size (see the module docstring)."""
     height, width = labels.shape
     if scale in (HALF_FIT, HALF_FILL):
-        scale, patch = (FIT if scale == HALF_FIT else FILL), max(1, round(patch / 2))
+        scale, patch = {half: whole for whole, half in _HALVES.items()}[scale], max(1, round(patch / 2))
     coverage = class_coverage(labels, input_size(height, width, scale, patch), values)
     back = [np.asarray(Image.fromarray(plane, mode="F").resize((width, height), Image.Resampling.BILINEAR))
             for plane in coverage]

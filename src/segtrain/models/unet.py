@@ -5,8 +5,8 @@ the encoder halves the resolution with max-pooling and doubles the channels, the
 up-samples with a transposed convolution and concatenates the skip connection. With the
 ``strided`` stem the first convolution has stride 2, every level works at half the input
 resolution, and a last transposed convolution returns the logits to it (MONAI's UNet with
-strides of 2 also never convolves at full resolution). Inputs of any height and width are padded (reflect) to a multiple of
-``2**depth`` (``2**(depth+1)`` when strided) and the output is cropped back, so the network
+strides of 2 also never convolves at full resolution). Inputs of any height and width are
+padded (reflect) to a multiple of ``2**depth`` (``2**(depth+1)`` when strided) and the output is cropped back, so the network
 never imposes a size on the user.
 """
 
