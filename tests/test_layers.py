@@ -38,10 +38,12 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"config", "runtime", "data", "data.loaders", "models", "losses", "metrics", "optim", "diagnosis",
                "inference", "evaluation", "planning.plan"},
     "reporting": {"config", "runtime", "data", "metrics", "diagnosis", "inference"},
+    "exporting": {"config", "runtime", "data", "models", "inference"},
     "pipeline": {"config", "runtime", "data", "data.check", "data.loaders", "synthetic", "models", "losses", "metrics",
                  "optim", "diagnosis", "planning", "inference", "evaluation", "engine", "reporting"},
     "api": {"config", "runtime", "data", "data.check", "data.loaders", "synthetic", "models", "losses", "metrics",
-            "optim", "diagnosis", "planning", "inference", "evaluation", "engine", "reporting", "pipeline"},
+            "optim", "diagnosis", "planning", "inference", "evaluation", "engine", "reporting", "exporting",
+            "pipeline"},
     "cli": {"api", "runtime.log"},
     "top": {"api"},
 }

@@ -7,19 +7,25 @@ the CLI's ``--help`` stay light.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from segtrain.config import load_config
 from segtrain.data.check.dataset import check_dataset
 from segtrain.data.check.report import CheckReport
 from segtrain.data.convert import convert_instances as _convert_instances
 from segtrain.errors import UserError
 from segtrain.pipeline.doctor import doctor_run
 from segtrain.pipeline.options import BY_NAME as OPTIONS_BY_NAME
-from segtrain.pipeline.options import OPTIONS
+from segtrain.pipeline.options import OPTIONS, nested_overrides
+from segtrain.pipeline.options import finite as finite_option
+from segtrain.runtime.outputs import claim, guard_output, write_marker
+from segtrain.runtime.ranks import rank
 from segtrain.runtime.rundir import RunDir, created_mark, output_error, remove_created, write_json
+from segtrain.synthetic.horizon import check_args as check_horizon_args
 from segtrain.synthetic.horizon import synthesize_horizon
 
 logger = logging.getLogger("segtrain")
@@ -29,9 +35,40 @@ __all__ = ["OPTIONS", "OPTIONS_BY_NAME", "created_mark", "output_error", "remove
 output bookkeeping of its exit policy (a refused command removes the run folder it created)."""
 
 
-def synth(out: Path | str, n: int = 200, size: int = 256, seed: int = 0, classes: int = 2) -> Path:
-    """Write ``n`` synthetic horizon scenes to ``out/images`` and ``out/masks``; returns ``out``."""
-    synthesize_horizon(out, n=n, size=size, seed=seed, classes=classes)
+SYNTH_ENTRIES = ("images", "masks")
+"""What ``synth`` writes into its folder."""
+DEMO_ENTRIES = ("data", "run")
+"""What ``demo`` writes into its folder."""
+
+
+def _undone_on_refusal(work):
+    """Run ``work()``; when it is refused, remove what it created (the folders it claimed)."""
+    mark = created_mark()
+    try:
+        return work()
+    except (UserError, OSError):
+        remove_created(mark)
+        raise
+
+
+def _read_files(config=None, plan=None, split=None) -> list[Path]:
+    """The files a verb reads besides the dataset (its config, plan and split files): never an output."""
+    return [Path(p) for p in (config, plan, split) if isinstance(p, (str, Path))]
+
+
+def synth(out: Path | str, n: int = 200, size: int = 256, seed: int = 0, classes: int = 2, flag: str = "OUT") -> Path:
+    """Write ``n`` synthetic horizon scenes to ``out/images`` and ``out/masks``; returns ``out``.
+
+    ``out`` must be new, empty, or hold no ``images/`` and ``masks/`` that segtrain did not write.
+    """
+    check_horizon_args(n, size, seed, classes)
+    guard_output(out, names=SYNTH_ENTRIES, flag=flag)
+
+    def work():
+        claim(out, "synth horizon", SYNTH_ENTRIES)
+        synthesize_horizon(out, n=n, size=size, seed=seed, classes=classes)
+
+    _undone_on_refusal(work)
     return Path(out)
 
 
@@ -44,7 +81,10 @@ def convert_instances(data: Path | str, out: Path | str, to: str = "semantic") -
     """Instance masks of ``data`` to class masks in a new dataset folder ``out`` (``to``: semantic or boundary)."""
     if to not in ("semantic", "boundary"):
         raise UserError(f"--to {to!r}: choose semantic or boundary")
-    return _convert_instances(data, out, to=to)
+    guard_output(out, datasets=[data], flag="OUT")
+    result = _convert_instances(data, out, to=to)
+    write_marker(out, "convert instances", owner=True)  # new or empty before: all of it is segtrain's
+    return result
 
 
 def __getattr__(name: str):
@@ -70,12 +110,20 @@ def plan(data: Path | str, out: Path | str | None = None, *, config=None, **opti
     """
     from segtrain.pipeline.prepare import make_plan, prepare, write_lr_curve
 
-    result = make_plan(prepare(data, config, options))
+    names = [] if out is None else [Path(out).name, RunDir(Path()).lr_find_csv.name, RunDir(Path()).lr_find_png.name]
     if out is not None:
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_json(out, result.to_dict())
-        write_lr_curve(result, out.parent)
+        reads = _read_files(config, split=options.get("split"))
+        for name in names:
+            guard_output(out.parent / name, kind="file", datasets=[data], inputs=reads, flag="--out")
+    result = make_plan(prepare(data, config, options))
+    if out is not None:
+        def work():
+            claim(out.parent, "plan", names)
+            write_json(out, result.to_dict())
+            write_lr_curve(result, out.parent)
+
+        _undone_on_refusal(work)
     return result
 
 
@@ -83,12 +131,20 @@ def lr_find(data: Path | str, out: Path | str = ".", *, config=None, **options) 
     """Run the learning-rate range test alone; writes ``lr_find.csv`` and ``lr_find.png`` to ``out``."""
     from segtrain.pipeline.prepare import make_plan, prepare, write_lr_curve
 
+    names = [RunDir(Path()).lr_find_csv.name, RunDir(Path()).lr_find_png.name]
+    guard_output(out, kind="shared", datasets=[data], inputs=_read_files(config, split=options.get("split")),
+                 names=names, flag="--out")
     prepared = prepare(data, config, options)
     if prepared.cfg.train.lr is not None:
         raise UserError("--lr is given, so there is nothing to find; leave it out")
     prepared.cfg.train.epochs = prepared.cfg.train.epochs or 1  # the duration does not matter here: no budget probe
     result = make_plan(prepared)
-    files = write_lr_curve(result, Path(out))
+
+    def work():
+        claim(out, "lr-find", names)
+        return write_lr_curve(result, Path(out))
+
+    files = _undone_on_refusal(work)
     finder = result.get("lr_finder") or {}
     return {
         "suggestion": finder.get("suggestion"),
@@ -116,7 +172,9 @@ def train(data: Path | str, out: Path | str, *, config=None, plan: Path | str | 
     """
     from segtrain.pipeline.run import finish, train_new
 
-    result = train_new(data, out, config, plan, overwrite, progress, verbose, options)
+    if rank() == 0:  # the further processes of a multi-process run join the folder the first one made
+        RunDir.check_free(out, overwrite, datasets=[data], inputs=_read_files(config, plan, options.get("split")))
+    result = _undone_on_refusal(lambda: train_new(data, out, config, plan, overwrite, progress, verbose, options))
     return finish(result) if report else result
 
 
@@ -143,11 +201,35 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
     return finish(result) if report else result
 
 
-def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test") -> dict[str, Any]:
-    """Score the run's best checkpoint on whole images of a split; writes ``evaluation.json``."""
+def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test",
+             device: str = "auto") -> dict[str, Any]:
+    """Score the run's best checkpoint on whole images of a split; writes ``evaluation.json``. ``device``:
+    auto (the accelerator the run trained on, when present), cpu, cuda, cuda:N or mps."""
     from segtrain.evaluation.split import evaluate_run
 
-    return evaluate_run(run, data, split)
+    _guard_run_outputs(run, data)
+    return evaluate_run(run, data, split, device=_device(run, device))
+
+
+def _device(run: Path | str, device: str | None) -> str:
+    """``--device`` resolved for a run (``auto``: where its plan says it trained, when that is here)."""
+    from segtrain.inference.devices import resolve_device
+
+    try:
+        trained_on = json.loads(RunDir(Path(run)).plan.read_text()).get("device")
+    except (OSError, ValueError, AttributeError):
+        trained_on = None
+    return resolve_device(device, trained_on)
+
+
+def _guard_run_outputs(run: Path | str, data: Path | str | None) -> None:
+    """A run folder written into (``evaluation.json``, ``report.html``) must not lie in the dataset it reads."""
+    if data is None:
+        try:
+            data = load_config(RunDir(Path(run)).config).data.root
+        except Exception:  # a damaged or missing config: the verb itself says what is wrong with it
+            return
+    guard_output(run, kind="shared", datasets=[data], names=[], flag="RUN")
 
 
 def doctor(run: Path | str) -> dict[str, Any]:
@@ -155,22 +237,28 @@ def doctor(run: Path | str) -> dict[str, Any]:
     return doctor_run(run)
 
 
-def report(run: Path | str) -> Path:
+def report(run: Path | str, device: str = "auto") -> Path:
     """Build ``RUN/report.html`` (and ``RUN/plots/``) from the run folder alone; returns its path."""
     from segtrain.reporting.html import build_report
 
-    return build_report(Path(run))
+    return build_report(Path(run), device=_device(run, device))
 
 
-def predict(run: Path | str, inputs: Sequence[Path | str], out: Path | str, probabilities: bool = False) -> list[Path]:
+def predict(run: Path | str, inputs: Sequence[Path | str], out: Path | str, probabilities: bool = False,
+            nan_as: float | None = None, device: str = "auto") -> list[Path]:
     """Masks for images of any size by tiled inference: ``out/<stem>.png`` (and ``<stem>_prob.tif``); a TIFF
-    too large for memory is predicted by windows into ``out/<stem>.tif`` (:mod:`segtrain.inference.large`)."""
+    too large for memory is predicted by windows into ``out/<stem>.tif`` (:mod:`segtrain.inference.large`).
+    An image with NaN or infinite pixels is refused unless ``nan_as`` (a finite number) says what to read them as."""
     from segtrain.inference.files import expand_inputs, predict_files
     from segtrain.inference.predictor import Predictor
 
+    nan_as = finite_option("nan_as", nan_as)
     files = expand_inputs(inputs)
-    predictor = Predictor.from_checkpoint(RunDir.open(run).checkpoint())
-    return predict_files(predictor, files, Path(out), probabilities)
+    checkpoint = RunDir.open(run).checkpoint()
+    guard_output(out, datasets=[p for p in map(Path, inputs) if p.is_dir()], inputs=[run, checkpoint], names=[])
+    predictor = Predictor.from_checkpoint(checkpoint, _device(run, device))
+    return _undone_on_refusal(lambda: predict_files(predictor, files, Path(out), probabilities, reads=[run],
+                                                    nan_as=nan_as))
 
 
 def demo(out: Path | str = "runs/demo", budget: str | float = "2m30s", n: int = 200, size: int = 256, seed: int = 0,
@@ -178,9 +266,57 @@ def demo(out: Path | str = "runs/demo", budget: str | float = "2m30s", n: int = 
     """Synthesise the horizon set, train within ``budget``; the run ends scored on its test split, with its report."""
     out = Path(out)
     start = time.perf_counter()
-    data = out / "data"
-    synth(data, n=n, size=size, seed=seed)
-    logger.info(f"synthesised {n} horizon scenes of {size}x{size} in {data}")
-    result = train(data, out / "run", budget=budget, seed=seed, overwrite=True, progress=progress)
+    data, run = out / "data", out / "run"
+    from segtrain.pipeline.prepare import build_run_config
+
+    check_horizon_args(n, size, seed, 2)
+    build_run_config(None, data, nested_overrides({"budget": budget, "seed": seed}))  # refused before synthesising
+    guard_output(out, names=DEMO_ENTRIES, flag="--out")
+    guard_output(data, names=SYNTH_ENTRIES, flag="--out")
+    RunDir.check_free(run, overwrite=True)
+
+    def work():
+        claim(out, "demo", DEMO_ENTRIES)
+        synth(data, n=n, size=size, seed=seed, flag="--out")
+        logger.info(f"synthesised {n} horizon scenes of {size}x{size} in {data}")
+        return train(data, run, budget=budget, seed=seed, overwrite=True, progress=progress)
+
+    result = _undone_on_refusal(work)
     return {"data": str(data), "run": str(result.run), "train": result, "evaluation": result.evaluation,
             "seconds": time.perf_counter() - start}
+
+
+def load(run: Path | str, device: str = "auto"):
+    """The run's network as a Python object: ``segtrain.load(RUN).predict(array)`` gives what ``predict``
+    writes for that image (:class:`segtrain.inference.model.Model`)."""
+    from segtrain.inference.model import Model
+
+    return Model(run, device=device)
+
+
+def export(run: Path | str, format: str = "onnx", out: Path | str | None = None) -> dict[str, Any]:
+    """Write the run's network as ONNX or TorchScript (``out``, default ``RUN/model.onnx`` or ``.pt``) with
+    ``<out>.json`` beside it; checked on the run's validation images before it is reported
+    (:mod:`segtrain.exporting.formats`). Returns the paths and the parity figures."""
+    from segtrain.exporting.formats import FORMATS, export_run, validation_images
+    from segtrain.inference.predictor import Predictor, load_checkpoint
+
+    if format not in FORMATS:
+        raise UserError(f"--format {format!r}: choose {' or '.join(FORMATS)}")
+    rundir = RunDir.open(run)
+    checkpoint = rundir.checkpoint()
+    target = Path(out) if out is not None else rundir.path / f"model{FORMATS[format]}"
+    predictor = Predictor(load_checkpoint(checkpoint), bf16=False)
+    root = predictor.config.data.root
+    for name in (target, target.with_name(target.name + ".json")):
+        guard_output(name, kind="file", datasets=[root] if root else [], inputs=[checkpoint, rundir.config], flag="--out")
+    images, source = validation_images(predictor, rundir)
+
+    def work():
+        claim(target.parent, "export", [target.name, target.name + ".json"])
+        return export_run(rundir, predictor, format, target, images)
+
+    exported = _undone_on_refusal(work)
+    logger.info(f"{exported.parity.describe()} ({source})")
+    return {"path": str(exported.path), "metadata": str(exported.metadata), "format": format,
+            "parity": exported.parity.to_dict(), "parity_images": source}

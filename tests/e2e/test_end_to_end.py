@@ -62,6 +62,20 @@ def test_run_folder_layout(trained):
     assert "Tip" not in result.stderr and "GPU available" not in result.stderr  # no library banners
 
 
+def test_flips_and_post_processing_are_chosen_on_validation_and_saved(trained):
+    _, _, run, result = trained
+    refinement = json.loads((run / "refinement.json").read_text())
+    assert refinement["images"] == 2  # the validation images, never the test ones
+    assert refinement["tta_views"] == "as is, left-right"  # sky data: no vertical flips were trained
+    kept = refinement["tta"] and refinement["tta_score"] > refinement["score_before"]
+    assert refinement["tta"] == kept
+    for trial in refinement["tried"]:
+        assert trial["kept"] == (trial["score"] > trial["before"]) == (trial["step"] in refinement["steps"])
+    meta = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)["segtrain"]
+    assert meta["tta"] == refinement["tta"] and meta["postprocess"] == refinement["steps"]
+    assert "validated on 2 images" in result.stderr
+
+
 def test_checkpoint_is_safe_to_load_and_carries_config(trained):
     _, _, run, _ = trained
     checkpoint = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)

@@ -22,3 +22,16 @@ def tiny_checkpoint(classes=2, in_channels=3, patch=64, depth=1, label_mapping=N
             "patch_size": patch, "mode": mode, "total_steps": 1, "warmup_steps": 0,
             "label_mapping": label_mapping or {str(i): i for i in range(classes)}}
     return {"segtrain": meta, "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}}
+
+
+def tiny_run_folder(root, checkpoint: dict, plan: dict | None = None):
+    """A run folder holding only ``checkpoint`` as ``checkpoints/best.ckpt`` (and ``plan.json``): what
+    ``predict``, ``segtrain.load`` and ``export`` need of a run."""
+    import json
+    from pathlib import Path
+
+    run = Path(root)
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save(checkpoint, run / "checkpoints" / "best.ckpt")
+    (run / "plan.json").write_text(json.dumps(plan or {"device": "cpu"}))
+    return run

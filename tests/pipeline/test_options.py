@@ -25,6 +25,7 @@ EXAMPLES = {
     "clip_grad": (1.5, "1.5"), "init": ("xavier", "xavier"), "devices": (2, "2"), "num_nodes": (2, "2"),
     "strategy": ("ddp", "ddp"), "logger": ("tensorboard", "tensorboard"), "num_workers": (2, "2"),
     "cache_mb": (64, "64"), "compile": (True, None), "threshold": (0.7, "0.7"), "tune_threshold": (True, None),
+    "tta": (True, None), "postprocess": (["fill_holes@1", "largest_component@1"], "fill_holes@1,largest_component@1"),
 }
 """A switch (``--no-lr-find``, ``--compile``) is parsed from its flag alone (None: no value)."""
 

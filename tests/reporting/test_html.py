@@ -75,6 +75,16 @@ def test_results_and_provenance(report, tiny_run):
     assert "<td>seed</td><td>0</td>" in html
 
 
+def test_flips_and_post_processing_are_shown_with_their_validation_scores(report, tiny_run):
+    _, html = report
+    refinement = json.loads((tiny_run / "refinement.json").read_text())
+    assert "Flips and post-processing" in html
+    assert f"Tried on {refinement['images']} validation images" in html
+    for trial in refinement["tried"]:
+        assert f"<td>{html_escape(trial['step'])}</td>" in html
+    assert html.count("not kept") >= sum(not t["kept"] for t in refinement["tried"])
+
+
 def test_rebuilt_from_a_copy_is_byte_identical(report, tiny_run, tmp_path):
     first = report[0].read_bytes()
     original = shutil.copytree(tiny_run, tmp_path / "a" / "run")

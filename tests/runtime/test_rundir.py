@@ -91,7 +91,7 @@ def test_rundir_names_every_file_of_the_run_folder(tmp_path):
     names = {"config": "config.yaml", "plan": "plan.json", "split": "split.json", "metrics": "metrics.csv",
              "steps": "steps.csv", "grads": "grads.csv", "events": "events.jsonl", "findings": "findings.json",
              "command": "command.txt", "lr_find_csv": "lr_find.csv", "lr_find_png": "lr_find.png",
-             "evaluation": "evaluation.json", "report": "report.html", "plots": "plots", "tensorboard": "tensorboard",
+             "evaluation": "evaluation.json", "refinement": "refinement.json", "report": "report.html", "plots": "plots", "tensorboard": "tensorboard",
              "checkpoints": "checkpoints", "best": "checkpoints/best.ckpt", "last": "checkpoints/last.ckpt"}
     for name, relative in names.items():
         assert getattr(run, name) == run.path / relative, name
@@ -107,4 +107,4 @@ def test_overwrite_removes_every_file_of_the_old_run(tmp_path):
     (run.plots / "losses.png").write_text("x")
     (run.path / "mine.txt").write_text("kept")
     again = RunDir.create(tmp_path / "r", overwrite=True)
-    assert sorted(p.name for p in again.path.iterdir()) == ["checkpoints", "mine.txt"]
+    assert sorted(p.name for p in again.path.iterdir()) == [".segtrain", "checkpoints", "mine.txt"]  # the marker stays

@@ -158,7 +158,7 @@ def test_threshold_helper_finds_an_easy_split():
     [
         ({"classes": 4}, "classes"),
         ({"classes": 1}, "classes"),
-        ({"n": 0}, "n="),
+        ({"n": 0}, "--n 0"),  # the flag the user typed (synth horizon --n, demo --n), not n=0
         ({"size": 15}, "size"),
         ({"size": 8.5}, "size"),
         ({"seed": -1}, "seed"),

@@ -181,6 +181,8 @@ def train(
     compile_network: bool = flag("compile"),
     threshold: Optional[float] = flag("threshold"),
     tune_threshold: bool = flag("tune_threshold"),
+    tta: Optional[bool] = flag("tta"),
+    postprocess: Optional[str] = flag("postprocess"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     no_report: bool = typer.Option(
         False, "--no-report", help="Stop after training: no test-split evaluation, no report.html (run "
@@ -228,10 +230,12 @@ def evaluate(
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (default: the one trained on)."),
     split: str = typer.Option("test", "--split", help="Which split to score: test, val or train."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    device: str = typer.Option("auto", "--device", help="auto (the accelerator the run trained on, when present), "
+                                                           "cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Score the best checkpoint on whole images of the test split."""
     _console()
-    result = api.evaluate(run, data=data, split=split)
+    result = api.evaluate(run, data=data, split=split, device=device)
     if as_json:
         _print_json(result)
         return
@@ -254,10 +258,12 @@ def evaluate(
 @app.command()
 def report(
     run: Path = typer.Argument(..., metavar="RUN", help="Run folder written by 'segtrain train'."),
+    device: str = typer.Option("auto", "--device", help="auto (the accelerator the run trained on, when present), "
+                                                           "cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Write RUN/report.html: data, plan, curves, results, findings and provenance in one self-contained page."""
     _console()
-    path = api.report(run)
+    path = api.report(run, device=device)
     logger.info(f"report written to {path} (figures also in {path.parent / 'plots'})")
 
 
@@ -267,11 +273,30 @@ def predict(
     inputs: List[Path] = typer.Argument(..., metavar="IMAGES", help="Image files or folders of images, of any size."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the predicted masks."),
     probabilities: bool = typer.Option(False, "--probabilities", help="Also write <stem>_prob.tif per image."),
+    nan_as: Optional[float] = flag("nan_as"),
+    device: str = typer.Option("auto", "--device", help="auto (the accelerator the run trained on, when present), "
+                                                           "cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Predict masks for new images by tiled inference."""
     _console()
-    written = api.predict(run, inputs, out, probabilities=probabilities)
+    written = api.predict(run, inputs, out, probabilities=probabilities, nan_as=nan_as, device=device)
     logger.info(f"wrote {len(written)} mask(s) to {out}")
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., metavar="RUN", help="Run folder written by 'segtrain train'."),
+    fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="File to write (default RUN/model.onnx or RUN/model.pt)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Write the network as ONNX or TorchScript, with its metadata, checked against PyTorch first."""
+    _console()
+    result = api.export(run, format=fmt, out=out)
+    if as_json:
+        _print_json(result)
+        return
+    logger.info(f"wrote {result['path']} and {result['metadata']}")
 
 
 @app.command()

@@ -29,6 +29,20 @@ def _usage_line(exc: TyperException) -> str:
     return message
 
 
+def _out_flag(app: Typer) -> str | None:
+    """The option of the command being run that names where it writes (``--out``), or None when it has none
+    (``evaluate``): its hints name only the options it has."""
+    import typer.main
+
+    command = typer.main.get_command(app)
+    for word in sys.argv[1:]:
+        if word.startswith("-") or not hasattr(command, "commands"):
+            break
+        command = command.commands.get(word, command)
+    opts = {opt for param in getattr(command, "params", ()) for opt in getattr(param, "opts", ())}
+    return "--out" if "--out" in opts or hasattr(command, "commands") else None
+
+
 def run(app: Typer) -> NoReturn:
     """Run ``app`` and exit: a problem the user can fix exits with code 2 and one line on stderr.
 
@@ -38,13 +52,13 @@ def run(app: Typer) -> NoReturn:
     again, so a refused command changes nothing on disk. ``--help`` exits 0; no arguments show
     the help (exit code 2); anything else is a bug and shows its traceback (exit code 1).
     """
-    mark, code, lines = api.created_mark(), None, []
+    mark, code, lines, interrupted = api.created_mark(), None, [], ""
     try:
         code = app(standalone_mode=False)
     except UserError as exc:
         lines = exc.problems if isinstance(exc, DataError) else [str(exc)]
     except OSError as exc:
-        line = api.output_error(exc)
+        line = api.output_error(exc, _out_flag(app))
         if line is None:
             raise
         lines = [line]
@@ -55,11 +69,15 @@ def run(app: Typer) -> NoReturn:
         lines = [_usage_line(exc)]
     except KeyboardInterrupt:
         code = 130
+    except SystemExit as exc:  # Ctrl-C during training: it says where it stopped and how to resume
+        if exc.code != 130:
+            raise
+        code, interrupted = 130, " ".join(str(getattr(exc, "line", "")).splitlines())
     except Abort:  # end of input at a prompt
         sys.stderr.write("Aborted!\n")
         sys.exit(1)
     if code == 130:  # typer turns Ctrl-C into exit code 130
-        sys.stderr.write("interrupted\n")
+        sys.stderr.write(f"interrupted: {interrupted}\n" if interrupted else "interrupted\n")
         sys.exit(130)
     if not lines:
         sys.exit(code if isinstance(code, int) else 0)

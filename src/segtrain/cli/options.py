@@ -18,6 +18,8 @@ from segtrain.errors import UserError
 def flag(name: str) -> Any:
     """The ``typer.Option`` of the option ``name``: its flag and help from the table; unset means planned."""
     option = api.OPTIONS_BY_NAME[name]
+    if option.pair:
+        return typer.Option(None, f"{option.flag}/{option.off_flag}", help=option.help)
     return typer.Option(False if option.switch else None, option.flag, help=option.help)
 
 
@@ -29,6 +31,15 @@ def parse_class_weights(text: str | None):
         return [float(w) for w in text.split(",")]
     except ValueError:
         raise UserError(f"--class-weights {text!r}: write none, frequency, or one number per class like 1,5,5") from None
+
+
+def parse_postprocess(text: str | None):
+    """``--postprocess``: auto (None: chosen on validation), none (``[]``) or comma-separated steps."""
+    if text is None or text.strip().lower() == "auto":
+        return None
+    if text.strip().lower() == "none":
+        return []
+    return [step.strip() for step in text.split(",") if step.strip()]
 
 
 def gather(values: dict[str, Any]) -> dict[str, Any]:
@@ -47,5 +58,7 @@ def gather(values: dict[str, Any]) -> dict[str, Any]:
             value = True if value else None
         elif option.name == "class_weights":
             value = parse_class_weights(value)
+        elif option.name == "postprocess":
+            value = parse_postprocess(value)
         options[option.name] = value
     return options

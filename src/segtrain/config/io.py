@@ -1,10 +1,18 @@
-"""Load and save :class:`SegtrainConfig` as YAML, with one-line errors."""
+"""Load and save :class:`SegtrainConfig` as YAML, with one-line errors.
+
+Every JSON or YAML file segtrain reads (configs, split files, ``classes.json``, ``plan.json``,
+the run folder's files) goes through :func:`read_json` / :func:`read_yaml` (see
+:mod:`segtrain.config.files`): a file that is missing, not a regular file, too large, not text,
+not valid, nested too deep or of the wrong top-level type is refused in one line naming it.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 from typing import Any, Mapping
+
+from segtrain.config.files import read_csv, read_json, read_text, read_yaml  # noqa: F401 (the one place)
 
 from segtrain.config.schema import SegtrainConfig
 from segtrain.errors import UserError
@@ -58,22 +66,9 @@ def build_config(data: dict[str, Any], source: str = "config", names: Mapping[st
 
 def load_config(path: Path | str) -> SegtrainConfig:
     """Read a YAML (or JSON) config file."""
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such config file; pass an existing YAML file to --config") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: a folder, not a config file; pass a YAML file to --config") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text file; pass a YAML file to --config") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{path}: not valid YAML{where} ({what}); fix the syntax") from None
+    data = read_yaml(path, "config file", fix="pass a YAML file to --config", top=None)
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise UserError(f"{path}: a config file must hold a mapping of sections (data, model, augment, train)")
     return build_config(data, source=str(path))
@@ -95,3 +90,59 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
         elif value is not None:
             out[key] = value
     return out
+
+
+RUN_SPLITS = ("train", "val", "test")
+_RUN_FIX = "the run folder was damaged or edited; restore the file or train again with --out"
+
+
+def read_run_split(path: Path | str) -> dict[str, list[str]]:
+    """A run folder's ``split.json``: an object with the lists ``train``, ``val`` and ``test`` of stems."""
+    path = Path(path)
+    data = read_json(path, "split file", _RUN_FIX)
+    for name in RUN_SPLITS:
+        if name not in data:
+            raise UserError(f"{path}: has no {name!r} list; {_RUN_FIX}")
+        if not isinstance(data[name], list) or not all(isinstance(s, str) for s in data[name]):
+            raise UserError(f"{path}: {name!r} is not a list of stems; {_RUN_FIX}")
+    return {name: list(data[name]) for name in RUN_SPLITS}
+
+
+PLAN_NUMBERS = {
+    # key: (must be a whole number, smallest value, may be null)
+    "batch_size": (True, 1, False), "patch_size": (True, 1, False), "accumulate": (True, 1, True),
+    "effective_batch": (True, 1, True), "patches": (True, 1, True), "steps_per_epoch": (True, 1, True),
+    "epochs": (True, 1, True), "total_steps": (True, 1, True), "iterations": (True, 1, True),
+    "samples_seen": (True, 0, True), "lr_batch": (True, 1, True), "warmup_steps": (True, 0, True),
+    "num_workers": (True, 0, True), "cache_mb": (True, 0, True), "max_steps": (True, 1, True),
+    "lr": (False, 0, True), "scale": (False, 0, True), "planning_seconds": (False, 0, True),
+}
+"""The numbers of a ``plan.json`` and what they may be; a key that is absent is not checked."""
+
+
+def check_plan_numbers(path: Path | str, data: Mapping[str, Any], fix: str) -> None:
+    """Refuse, naming the file and the key, a plan number that is no number, not whole, negative or zero
+    where that makes no sense, or not finite (``lr`` and ``scale`` must be above 0)."""
+    import math
+
+    for key, (whole, smallest, nullable) in PLAN_NUMBERS.items():
+        if key not in data or (data[key] is None and nullable):
+            continue
+        value = data[key]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = ok and (float(value).is_integer() if whole else True)
+        positive = key in ("lr", "scale")
+        ok = ok and (value > 0 if positive else value >= smallest)
+        if not ok:
+            kind = "a whole number" if whole else "a finite number"
+            bound = "above 0" if positive else f"at least {smallest}"
+            raise UserError(f"{path}: {key} is {value!r}, but must be {kind} {bound}; {fix}")
+
+
+def read_plan_file(path: Path | str, fix: str) -> dict[str, Any]:
+    """A ``plan.json`` as its JSON object, its numbers checked (see :func:`check_plan_numbers`)."""
+    data = read_json(path, "plan file", fix)
+    if not isinstance(data.get("reasons", {}), dict) or not isinstance(data.get("sources", {}), dict):
+        raise UserError(f"{path}: 'reasons' and 'sources' must be objects; {fix}")
+    check_plan_numbers(path, data, fix)
+    return data

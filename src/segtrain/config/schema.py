@@ -7,6 +7,7 @@ left at ``None`` are filled by the planner, which records the reason for each va
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -14,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from segtrain.config.loss_spec import parse_loss_spec
+from segtrain.config.postprocess_spec import parse_step
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
 
@@ -42,7 +44,8 @@ def parse_duration(value: str | float | int) -> float:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    """``allow_inf_nan=False``: every float setting refuses NaN and infinities (``--lr inf``), by name."""
 
 
 class DataConfig(_Strict):
@@ -135,6 +138,22 @@ class LossConfig(_Strict):
     class_weights: Literal["none", "frequency"] | list[float] = "none"
     """Cross-entropy class weights: none, ``frequency`` (median frequency / class frequency, from the
     training masks; in binary mode this sets ``pos_weight``), or one weight per class."""
+
+    @field_validator("class_weights", mode="before")
+    @classmethod
+    def _class_weights(cls, value):
+        """One clear line for a word other than none/frequency or a weight that is not a finite number >= 0."""
+        if isinstance(value, str) and value.strip().lower() in ("none", "frequency"):
+            return value.strip().lower()
+        weights = value if isinstance(value, (list, tuple)) else None
+        try:
+            ok = weights is not None and all(not isinstance(w, (bool, str)) and math.isfinite(float(w))
+                                             and float(w) >= 0 for w in weights)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{value!r}: write none, frequency, or one finite weight >= 0 per class like 1,5,5")
+        return value
     pos_weight: float | None = Field(None, gt=0)
     """Binary cross-entropy weight of the positive (foreground) pixels."""
     label_smoothing: float = Field(0.0, ge=0, lt=1)
@@ -156,7 +175,8 @@ class LossConfig(_Strict):
 class TrainConfig(_Strict):
     """How long, how fast and with what optimiser. ``None`` means: planned."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
+    """Random seed; numpy takes 0 .. 2**32 - 1."""
     epochs: int | None = Field(None, ge=1)
     budget_s: float | None = None
     """Wall-clock budget of training in seconds; accepts ``"5m"``-style text."""
@@ -183,6 +203,12 @@ class TrainConfig(_Strict):
     """Probability above which a pixel is foreground (binary and multilabel)."""
     tune_threshold: bool = False
     """Choose the threshold that maximises validation Dice after training (binary and multilabel)."""
+    tta: bool | None = None
+    """Average the prediction over the flips training used; ``None``: kept only if it raises the
+    validation score after training."""
+    postprocess: list[str] | None = None
+    """Post-processing steps (``fill_holes@K``, ``largest_component@K``, ``remove_small:F@K``) applied
+    to every class map; ``None``: each candidate kept only if it raises the validation score; ``[]``: none."""
     memory_fraction: float = Field(0.5, gt=0, le=1)
     """Share of the available memory a CPU training step may plan to use."""
     weight_decay: float = Field(1e-4, ge=0)
@@ -233,6 +259,13 @@ class TrainConfig(_Strict):
             return None
         parse_loss_spec(value)  # one clear line for an unknown term or a bad weight
         return "".join(value.split()).lower()
+
+    @field_validator("postprocess")
+    @classmethod
+    def _postprocess(cls, value):
+        for step in value or []:
+            parse_step(step)  # one clear line naming the grammar
+        return value
 
     @field_validator("budget_s", mode="before")
     @classmethod

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segtrain.config.io import read_json
 from segtrain.data.readers import pack_rgb, unpack_rgb
 from segtrain.errors import UserError
 
@@ -120,12 +121,7 @@ def read_class_file(root: Path | str) -> ClassFile | None:
     path = Path(root) / CLASSES_FILE
     if not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_Pairs)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _bad(path, f"cannot be read ({exc.__class__.__name__})") from None
-    except json.JSONDecodeError as exc:
-        raise _bad(path, f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    data = read_json(path, "classes file", _FIX, top=None, object_pairs_hook=_Pairs)
     if not isinstance(data, _Pairs):
         raise _bad(path, f"holds a JSON {type(data).__name__}, not an object of class names")
     if len(data) < 2:

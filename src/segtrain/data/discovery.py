@@ -19,10 +19,12 @@ that cannot be scanned at all (missing folder, no images) raises
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from segtrain.data.headers import not_regular
 from segtrain.errors import UserError
 
 IMAGE_EXTS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
@@ -81,8 +83,12 @@ class Discovery:
     notices: list[str] = field(default_factory=list)
 
 
-def _listing(folder: Path, exts: frozenset[str]) -> tuple[dict[str, list[Path]], list[Path]]:
+def _listing(folder: Path, exts: frozenset[str], irregular: dict[Path, str] | None = None
+             ) -> tuple[dict[str, list[Path]], list[Path]]:
     """Group the files of ``folder`` with a suffix in ``exts`` by stem.
+
+    Entries named like an image or mask that are not regular files (a folder, a FIFO, a broken
+    symbolic link; told by ``os.stat`` alone, never opened) go into ``irregular`` (path -> what it is).
 
     Returns
     -------
@@ -94,7 +100,12 @@ def _listing(folder: Path, exts: frozenset[str]) -> tuple[dict[str, list[Path]],
     by_stem: dict[str, list[Path]] = defaultdict(list)
     ignored: list[Path] = []
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name.startswith(".") or entry.name.lower() in _SYSTEM_FILES or not entry.is_file():
+        if entry.name.startswith(".") or entry.name.lower() in _SYSTEM_FILES:
+            continue
+        kind = not_regular(entry)
+        if kind is not None:
+            if entry.suffix.lower() in exts and irregular is not None:
+                irregular[entry] = kind
             continue
         if entry.suffix.lower() in exts:
             by_stem[entry.stem].append(entry)
@@ -170,10 +181,11 @@ def discover(root: Path | str) -> Discovery:
     _require_folder(images_dir, f"put the images in {images_dir}/<stem>.png")
     _require_folder(masks_dir, f"put one mask per image in {masks_dir}/<stem>.png")
 
-    images, ignored_images = _listing(images_dir, IMAGE_EXTS)
-    masks, ignored_masks = _listing(masks_dir, MASK_EXTS | LOSSY_MASK_EXTS)
+    irregular: dict[Path, str] = {}
+    images, ignored_images = _listing(images_dir, IMAGE_EXTS, irregular)
+    masks, ignored_masks = _listing(masks_dir, MASK_EXTS | LOSSY_MASK_EXTS, irregular)
     label_files = _label_files(images, masks)
-    if not images:
+    if not images and not irregular:
         found_only = f" (only {_names(ignored_images)})" if ignored_images else ""
         raise UserError(
             f"{images_dir}: no images (.png, .jpg, .tif) found{found_only}; "
@@ -181,7 +193,17 @@ def discover(root: Path | str) -> Discovery:
         )
 
     found = Discovery(root=root)
+    stems = set(images) | set(masks)
+    for path, kind in irregular.items():
+        if kind == "a folder" and path.stem not in stems:
+            continue  # a folder named like an image, with nothing to pair with: skipped like any folder
+        found.problems.append(f"{path}: not a regular file ({kind}); replace it with the "
+                              f"{'image' if path.parent == images_dir else 'mask'} file or remove it")
     _duplicate_stems(found, ((images_dir, images), (masks_dir, masks)))
+    taken = {p.stem for p in irregular} | _colliding_masks(found, images, masks, images_dir)
+    taken |= _near_names(found, images, masks)
+    images = {stem: paths for stem, paths in images.items() if stem not in taken or stem in masks}
+    masks = {stem: paths for stem, paths in masks.items() if stem not in taken or stem in images}
     _pair(found, images, masks, label_files, ignored_masks, images_dir, masks_dir)
     _pair_labels(found, images, label_files, masks_dir)
     _format_notices(found, masks, masks_dir)
@@ -255,3 +277,49 @@ def _format_notices(found: Discovery, masks, masks_dir: Path) -> None:
         found.notices.append(
             f"{masks_dir}: {len(lossy)} masks in JPEG format (e.g. {lossy[0].name}): {_LOSSY_NOTICE}"
         )
+
+
+def _colliding_masks(found: Discovery, images, masks, images_dir: Path) -> set[str]:
+    """Masks that would pair with one image (``masks/0001.png`` beside ``masks/0001_mask.png``): one problem
+    naming them all; returns the stems of the extra masks (they are no orphans)."""
+    extra: dict[str, list[Path]] = defaultdict(list)
+    for stem in sorted(masks):
+        if stem in images or "_" not in stem:
+            continue
+        base = stem.rsplit("_", 1)[0]
+        if base in images and base in masks:
+            extra[base].extend(masks[stem])
+    for base, others in extra.items():
+        names = " and ".join(str(p) for p in [*masks[base], *others])
+        image = images[base][0] if images[base] else images_dir / base
+        found.problems.append(f"{names}: would {'both' if len(others) == 1 else 'all'} be the mask of {image}; "
+                              f"keep one mask per image "
+                              f"(remove or rename the others)")
+    return {p.stem for paths in extra.values() for p in paths}
+
+
+def _key(stem: str) -> str:
+    return unicodedata.normalize("NFC", stem).casefold()
+
+
+def _near_names(found: Discovery, images, masks) -> set[str]:
+    """An image without a mask and a mask without an image whose names differ only by Unicode normalisation
+    (NFC vs NFD, as macOS copies make) or by case: one problem naming both; returns both stems."""
+    orphan_masks = {_key(stem): stem for stem in masks if stem not in images}
+    taken: set[str] = set()
+    for stem in sorted(s for s in images if s not in masks):
+        other = orphan_masks.get(_key(stem))
+        if other is None or not images[stem] or not masks[other]:
+            continue
+        image, mask = images[stem][0], masks[other][0]
+        if unicodedata.normalize("NFC", stem) == unicodedata.normalize("NFC", other):
+            forms = "/".join(f for f in ("NFC", "NFD") if unicodedata.is_normalized(f, stem)) or "mixed"
+            mask_forms = "/".join(f for f in ("NFC", "NFD") if unicodedata.is_normalized(f, other)) or "mixed"
+            why = (f"differ only by Unicode normalisation (the image's is {forms}, the mask's {mask_forms}, as "
+                   f"copies from macOS make)")
+        else:
+            why = "differ only by upper and lower case"
+        found.problems.append(f"{image} and {mask}: names {why}, so they do not pair; rename one so both "
+                              f"names match byte for byte")
+        taken |= {stem, other}
+    return taken

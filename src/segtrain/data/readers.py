@@ -13,83 +13,26 @@ Layouts returned
     or ``float32`` as stored. Alpha is dropped, palette images become RGB.
 :func:`read_mask`
     ``(H, W)`` raw stored values (palette indices for palette PNGs); dtype
-    ``uint8``, ``uint16`` or ``int32``. With ``colour=True``: ``(H, W)`` ``int32``
+    ``uint8``, ``uint16``, ``int32`` or ``uint32``. With ``colour=True``: ``(H, W)`` ``int32``
     packed colours ``R * 65536 + G * 256 + B`` (see :func:`pack_rgb`).
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from segtrain.errors import UserError
+from segtrain.data.read_errors import (  # noqa: F401 - the errors of reading, re-exported with the readers
+    _DECODE_ERRORS, _REEXPORT, NONFINITE_FIX, PREDICT_NONFINITE_FIX, ColourMaskError, NonFiniteError, ReadError,
+    check_file, check_header, decode_failed, finite_pixels,
+)
 
 TIFF_EXTS = frozenset({".tif", ".tiff"})
 
 _SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 """The format a PNG/JPEG suffix promises: a file holding another one is refused (a JPEG named
 ``.png`` would pass lossy masks off as exact)."""
-
-_REEXPORT = "re-export the file or remove it"
-
-
-class ReadError(UserError):
-    """A file that cannot be read as an image or mask.
-
-    Parameters
-    ----------
-    path : Path or str
-        The file; with ``reason`` omitted, the whole message instead.
-    reason : str, optional
-        What is wrong with it.
-    fix : str, optional
-        What the user should do.
-
-    The message is ``"<path>: <reason>; <fix>"``.
-    """
-
-    def __init__(self, path: Path | str, reason: str | None = None, fix: str = _REEXPORT):
-        self.path = Path(path) if reason is not None else None
-        super().__init__(str(path) if reason is None else f"{path}: {reason}; {fix}")
-
-
-class ColourMaskError(ReadError):
-    """A colour-coded RGB mask read without ``colour=True``.
-
-    :func:`~segtrain.data.check.dataset.check_dataset` catches it, re-reads the mask
-    with ``colour=True`` and reports the colours found.
-    """
-
-
-# Everything the decoders raise for a bad file. Programming errors in this module
-# happen outside the guarded blocks, so they still surface as bugs.
-_DECODE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error,
-    IndexError, KeyError, TypeError, RuntimeError,
-)
-
-
-def _detail(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise ReadError(path, "no such file", "check the path")
-    if path.stat().st_size == 0:
-        raise ReadError(path, "empty file (0 bytes)", _REEXPORT)
-
-
-def _decode_failed(path: Path, exc: BaseException) -> ReadError:
-    from PIL import UnidentifiedImageError
-
-    if isinstance(exc, UnidentifiedImageError):
-        return ReadError(path, "not an image Pillow can read (unknown or corrupt format)", _REEXPORT)
-    return ReadError(path, f"truncated or corrupt file ({_detail(exc)})", _REEXPORT)
 
 
 def _check_format(path: Path, found: str | None) -> None:
@@ -131,7 +74,7 @@ def _read_pil(path: Path, for_mask: bool, colour: bool = False) -> np.ndarray:
                 im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
             return np.array(im)
     except (*_DECODE_ERRORS, Image.DecompressionBombError) as exc:
-        raise _decode_failed(path, exc) from None
+        raise decode_failed(path, exc) from None
 
 
 def _read_tiff(path: Path, for_mask: bool) -> np.ndarray:
@@ -149,12 +92,12 @@ def _read_tiff(path: Path, for_mask: bool) -> np.ndarray:
                 )
             return np.asarray(tif.series[0].asarray())
     except _DECODE_ERRORS as exc:
-        raise _decode_failed(path, exc) from None
+        raise decode_failed(path, exc) from None
 
 
 def _read_raw(path: Path | str, for_mask: bool, colour: bool = False) -> tuple[Path, np.ndarray]:
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     if path.suffix.lower() in TIFF_EXTS:
         arr = _read_tiff(path, for_mask)
     else:
@@ -177,13 +120,16 @@ def _read_raw(path: Path | str, for_mask: bool, colour: bool = False) -> tuple[P
     return path, arr
 
 
-def read_image(path: Path | str) -> np.ndarray:
+def read_image(path: Path | str, nan_as: float | None = None, nonfinite_fix: str = NONFINITE_FIX) -> np.ndarray:
     """Read an image as ``(H, W, C)``.
 
     Parameters
     ----------
     path : Path or str
         A .png, .jpg/.jpeg or .tif/.tiff file.
+    nan_as : float, optional
+        The value NaN and infinite pixels of a float image are read as; None (the default) refuses
+        such an image (:class:`NonFiniteError`, whose fix is ``nonfinite_fix``).
 
     Returns
     -------
@@ -196,7 +142,10 @@ def read_image(path: Path | str) -> np.ndarray:
     Raises
     ------
     ReadError
-        Missing, empty, truncated or corrupt file, or an unsupported layout.
+        Missing, not a regular file, empty, truncated or corrupt file (also a header that claims more
+        pixels than the file holds), a codec not installed, or an unsupported layout.
+    NonFiniteError
+        NaN or infinite pixels, unless ``nan_as`` is given.
     """
     path, arr = _read_raw(path, for_mask=False)
     if arr.ndim == 2:
@@ -214,7 +163,26 @@ def read_image(path: Path | str) -> np.ndarray:
             arr = arr.astype(np.uint16, copy=False)  # also fixes byte order ('I;16B')
         else:
             arr = arr.astype(np.float32)
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(finite_pixels(path, arr, nan_as, nonfinite_fix))
+
+
+def precheck_image(path: Path | str, nan_as: float | None = None, nonfinite_fix: str = NONFINITE_FIX) -> None:
+    """What can be refused of an image before anything is written: a path that is not a regular file, empty,
+    with a header that lies (header only), and NaN or infinite pixels (decoding only float TIFFs, the one
+    kind that can hold them; not with ``nan_as``). Raises as :func:`read_image` would."""
+    path = Path(path)
+    check_file(path)
+    if nan_as is not None or path.suffix.lower() not in TIFF_EXTS:
+        return
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            floating = tif.series[0].dtype.kind == "f"
+    except _DECODE_ERRORS:
+        return  # the reader says what is wrong with it
+    if floating:
+        read_image(path, None, nonfinite_fix)
 
 
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -271,7 +239,7 @@ def colour_values(path: Path, arr: np.ndarray) -> np.ndarray:
 def mask_values(path: Path, arr: np.ndarray, narrow: bool = True) -> np.ndarray:
     """A mask's pixels as read (``(H, W)`` or ``(H, W, C)``) to ``(H, W)`` class values, as
     :func:`read_mask` gives them: ``uint8``/``uint16`` when so stored, other integers as the smallest of
-    ``uint16``/``int32`` that holds this array (``narrow``) or as ``int64`` (windows of one mask, which
+    ``uint16``/``int32``/``uint32`` that holds this array (``narrow``) or as ``int64`` (windows of one mask, which
     must agree whatever values each window holds)."""
     if arr.ndim == 3:
         if arr.shape[-1] >= 3:
@@ -286,13 +254,14 @@ def mask_values(path: Path, arr: np.ndarray, narrow: bool = True) -> np.ndarray:
         return np.ascontiguousarray(arr, dtype=np.uint8 if arr.dtype.itemsize == 1 else np.uint16)
     if not arr.size:
         return arr.astype(np.int64)
-    lo, hi = arr.min(), arr.max()
-    if lo < np.iinfo(np.int32).min or hi > np.iinfo(np.int32).max:
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < np.iinfo(np.int32).min or hi > np.iinfo(np.uint32).max or (lo < 0 and hi > np.iinfo(np.int32).max):
         raise ReadError(path, f"mask values {lo}..{hi} out of range",
-                        "save class indices as 8- or 16-bit integers")
+                        "save class indices as 8-, 16- or 32-bit integers")
     if not narrow:
         return arr.astype(np.int64)
-    return np.ascontiguousarray(arr, dtype=np.uint16 if lo >= 0 and hi <= 65535 else np.int32)
+    dtype = np.uint16 if lo >= 0 and hi <= 65535 else np.uint32 if hi > np.iinfo(np.int32).max else np.int32
+    return np.ascontiguousarray(arr, dtype=dtype)
 
 
 def read_mask(path: Path | str, colour: bool = False) -> np.ndarray:
@@ -309,7 +278,7 @@ def read_mask(path: Path | str, colour: bool = False) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        With ``colour=False``: ``(H, W)`` of ``uint8``, ``uint16`` or ``int32``:
+        With ``colour=False``: ``(H, W)`` of ``uint8``, ``uint16``, ``int32`` or ``uint32``:
         palette indices for palette PNGs, the gray values otherwise. An RGB(A)
         mask whose colour channels are all equal gives its first channel.
         With ``colour=True``: ``(H, W)`` ``int32`` packed colours
@@ -348,7 +317,7 @@ def image_size(path: Path | str) -> tuple[int, int]:
         Missing, empty or unreadable file.
     """
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     try:
         if path.suffix.lower() in TIFF_EXTS:
             import tifffile
@@ -362,4 +331,4 @@ def image_size(path: Path | str) -> tuple[int, int]:
             width, height = im.size
             return int(height), int(width)
     except _DECODE_ERRORS as exc:
-        raise _decode_failed(path, exc) from None
+        raise decode_failed(path, exc) from None

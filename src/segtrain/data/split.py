@@ -6,11 +6,11 @@ selection reads it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from segtrain.config.io import read_json
 from segtrain.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -42,14 +42,8 @@ def random_split(stems: list[str], val_fraction: float, test_fraction: float, se
 
 def load_split(path: Path, stems: list[str]) -> dict[str, list[str]]:
     """Read and validate a ``{"train": [...], "val": [...], "test": [...]}`` file against the dataset."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such split file; pass an existing split.json to --split") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: a folder, not a split file; pass a split.json file to --split") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc}); write {{\"train\": [...], \"val\": [...], \"test\": [...]}}") from None
+    data = read_json(path, "split file", 'pass a split.json file to --split holding {"train": [...], "val": [...], '
+                     '"test": [...]}', top=None)
     if (not isinstance(data, dict) or not {"train", "val"} <= set(data) or set(data) - set(SPLITS)
             or not all(isinstance(data.get(name, []), list) for name in SPLITS)):
         raise UserError(f"{path}: needs the keys train, val (and optionally test), each a list of stems")

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from segtrain.data.readers import ReadError, colour_values, mask_values
+from segtrain.data.headers import header_lie, not_regular
+from segtrain.data.readers import (NONFINITE_FIX, ReadError, check_file, colour_values, decode_failed, finite_pixels,
+                                   mask_values)
 from segtrain.errors import UserError
 from segtrain.runtime.env import available_memory_bytes
 
@@ -63,8 +65,8 @@ def is_large(path_or_sample) -> bool:
     decoded float32 copy exceeds :func:`window_bytes`; read from the header only. Unreadable or
     unsupported files give False: the ordinary reader reports them."""
     path = Path(getattr(path_or_sample, "image", path_or_sample))
-    if path.suffix.lower() not in TIFF_SUFFIXES:
-        return False
+    if path.suffix.lower() not in TIFF_SUFFIXES or not_regular(path) is not None or header_lie(path) is not None:
+        return False  # not a file, or a header that lies: the reader refuses it as such
     import tifffile
 
     try:
@@ -98,6 +100,12 @@ class ImageWindows:
 
     row_align = 1
     """Rows of one strip or row of tiles of the file (1: any rows are read alike); see :func:`strips`."""
+    nan_as: float | None = None
+    """As for :func:`~segtrain.data.readers.read_image`: NaN and infinite pixels read as this value; None
+    refuses a window holding them (:class:`~segtrain.data.readers.NonFiniteError`, fix :attr:`nonfinite_fix`)."""
+    nonfinite_fix: str = NONFINITE_FIX
+    refuse_nonfinite: bool = True
+    """False: windows keep NaN and infinities as stored (the data check counts them over the whole image)."""
 
     def __init__(self, path: Path, dtype: np.dtype, height: int, width: int, channels: int):
         self.path, self.dtype, self.stored = path, np.dtype(dtype), channels
@@ -110,7 +118,8 @@ class ImageWindows:
         if arr.dtype == np.bool_:
             return arr.astype(np.uint8) * 255
         if arr.dtype.kind == "f":
-            return arr.astype(np.float32, copy=False)
+            arr = arr.astype(np.float32, copy=False)
+            return finite_pixels(self.path, arr, self.nan_as, self.nonfinite_fix) if self.refuse_nonfinite else arr
         return arr.astype(arr.dtype.newbyteorder("="), copy=False)
 
     def rows(self, start: int, stop: int) -> np.ndarray:
@@ -220,6 +229,7 @@ def open_windows(path: Path | str) -> ImageWindows:
     import tifffile
 
     path = Path(path)
+    check_file(path)  # not a regular file, empty, or a header that lies: refused as such, before any work
     try:
         tif = tifffile.TiffFile(path)
     except (OSError, ValueError, tifffile.TiffFileError) as exc:
@@ -237,8 +247,7 @@ def open_windows(path: Path | str) -> ImageWindows:
             windows.raw(0, 0, 1, 1)
         except Exception as exc:
             windows.close()
-            raise UserError(f"{path}: cannot decode its {windows.page.compression.name} data by tiles ({exc}); "
-                            "pip install imagecodecs, or save it uncompressed") from None
+            raise decode_failed(path, exc) from None  # a codec not installed, or corrupt data: told apart
         return windows
     tif.close()
     return _Mapped(path, array)
@@ -337,12 +346,15 @@ class Moments:
     def __init__(self):
         self.count, self.mean, self.m2 = 0, 0.0, 0.0
         self.low, self.high = math.inf, -math.inf
+        self.nonfinite = 0  # NaN and infinite values added (they make the moments NaN)
 
     def add(self, pixels: np.ndarray) -> None:
         """Add ``(..., C)`` pixels of any dtype (made float64 here, one copy)."""
         x = pixels.reshape(-1, pixels.shape[-1]).astype(np.float64)
         if not x.size:
             return
+        if pixels.dtype.kind == "f":
+            self.nonfinite += int(x.size - np.count_nonzero(np.isfinite(x)))
         self.low, self.high = min(self.low, float(x.min())), max(self.high, float(x.max()))
         n, m = x.shape[0], x.mean(axis=0)
         x -= m

@@ -62,6 +62,26 @@ def detect_stop(history: RunHistory) -> list[Finding]:
     return findings
 
 
+def detect_interrupted(history: RunHistory) -> list[Finding]:
+    """``interrupted`` (warning): the run's last record is a Ctrl-C, and nothing ran after it (a
+    resumed run that went on past the interruption gives nothing)."""
+    events = history.events_of("interrupted")
+    if not events:
+        return []
+    last = events[-1]
+    step = last.get("step") if is_finite(last.get("step")) else 0
+    later = [e for e in history.events_of("stop") if is_finite(e.get("step")) and e["step"] > step]
+    if later or history.num_steps > step:
+        return []
+    saved = "last.ckpt holds its weights" if last.get("checkpoint_saved") else "last.ckpt holds the last checkpoint before"
+    message = (f"training was interrupted (Ctrl-C) in epoch {last.get('epoch')} at step {step}; {saved}; "
+               "the run is unfinished")
+    fix = "continue it with: segtrain train --resume RUN (this run folder)"
+    return [Finding("interrupted", "warning", message, fix, safe({"epoch": last.get("epoch"), "step": step,
+                                                                  "checkpoint_saved": last.get("checkpoint_saved")}),
+                    epoch=last.get("epoch"), step=step)]
+
+
 def detect_oom(history: RunHistory) -> list[Finding]:
     """``out_of_memory`` (info): one finding per recovered out-of-memory error."""
     findings = []

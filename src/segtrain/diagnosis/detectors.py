@@ -20,7 +20,7 @@ from segtrain.diagnosis._epochs import (
     detect_underfitting,
     detect_unstable_validation,
 )
-from segtrain.diagnosis._events import detect_oom, detect_stop, detect_workers_fallback
+from segtrain.diagnosis._events import detect_interrupted, detect_oom, detect_stop, detect_workers_fallback
 from segtrain.diagnosis._gradients import detect_exploding_gradients, detect_vanishing_gradients
 from segtrain.diagnosis._steps import detect_loss_not_falling, detect_lr_too_high, detect_nonfinite
 from segtrain.diagnosis.findings import SEVERITIES, Finding
@@ -46,6 +46,7 @@ CODES = {
     "memory_high": "peak memory close to the limit",
     "early_stopping": "training stopped early (info)",
     "training_stopped": "training stopped for another reason",
+    "interrupted": "training was interrupted (Ctrl-C) and not resumed",
     "out_of_memory": "an out-of-memory error recovered by halving the micro-batch (info)",
     "workers_fallback": "data-loading workers could not start",
     "detector_failed": "a detector raised an exception (a bug in segtrain, not in the run)",
@@ -66,6 +67,7 @@ ALL_DETECTORS: tuple[Detector, ...] = (
     detect_data_loading,
     detect_memory_high,
     detect_stop,
+    detect_interrupted,
     detect_oom,
     detect_workers_fallback,
 )

@@ -101,7 +101,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
             continue
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(event, dict) and isinstance(event.get("kind"), str):
             events.append(event)

@@ -201,3 +201,69 @@ class StepLog(Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         self._flush(trainer)
 
+
+
+class TrainingInterrupted(SystemExit):
+    """Ctrl-C ended training: exit code 130, and ``line`` says where training stopped and how to resume.
+
+    A ``SystemExit`` (as Lightning's own ``sys.exit(1)`` on Ctrl-C, which it replaces): it passes
+    every handler of errors and of ``KeyboardInterrupt`` (typer would swallow the line) up to the
+    exit-code policy, which prints ``line``.
+    """
+
+    def __init__(self, line: str):
+        super().__init__(130)
+        self.line = line
+
+
+class Interruption(Callback):
+    """On Ctrl-C (Lightning hands the ``KeyboardInterrupt`` to ``on_exception`` before it exits):
+    ``last.ckpt`` is written (atomically, as every checkpoint) with the weights and loop state of the
+    moment, and an ``interrupted`` event names the epoch and step; ``stopped`` then holds
+    ``(epoch, step, saved)`` for :meth:`error`."""
+
+    def __init__(self, last: Path, events):
+        self.last, self.events = Path(last), events
+        self.stopped: tuple[int, int, bool] | None = None
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if not isinstance(exception, KeyboardInterrupt):
+            return
+        epoch, step, saved = trainer.current_epoch + 1, int(trainer.global_step), False
+        if trainer.world_size == 1 and step > 0:  # several processes would wait on each other to save
+            try:
+                trainer.save_checkpoint(self.last)
+                saved = True
+            except Exception as exc:  # noqa: BLE001 - the interruption is reported either way
+                logger.debug(f"last.ckpt not written on interrupt: {type(exc).__name__}: {exc}")
+        self.stopped = (epoch, step, saved)
+        self.events.write({"kind": "interrupted", "step": step, "epoch": epoch, "checkpoint_saved": saved,
+                           "detail": "Ctrl-C (SIGINT) during training"})
+
+    def error(self, run: Path, exc: BaseException) -> BaseException:
+        """What to raise after ``trainer.fit`` ended with ``exc``: for Ctrl-C (Lightning's ``sys.exit(1)``
+        once it handled one) a :class:`TrainingInterrupted` whose line says where the run stopped and the
+        command that resumes it, with Ctrl-C working again; any other exit is ``exc`` itself."""
+        import shlex
+
+        if self.stopped is None and not isinstance(exc, KeyboardInterrupt):
+            return exc
+        restore_sigint()
+        epoch, step, saved = self.stopped or (0, 0, False)
+        where = f"training stopped in epoch {epoch} at step {step}"
+        if saved:
+            kept = f"{self.last} holds the weights of step {step}"
+        elif self.last.exists():
+            kept = f"{self.last} holds the last checkpoint written before"
+        else:
+            kept = "no checkpoint was written yet, so resuming starts again from the beginning"
+        return TrainingInterrupted(f"{where}; {kept}; resume with: segtrain train --resume {shlex.quote(str(run))}")
+
+
+def restore_sigint() -> None:
+    """Ctrl-C raises ``KeyboardInterrupt`` again (Lightning ignores SIGINT once it caught one)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)

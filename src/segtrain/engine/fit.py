@@ -18,6 +18,7 @@ from segtrain.data.loaders.datamodule import SegmentationDataModule, TrainPatche
 from segtrain.data.loaders.worker_failures import NamedDataset, explain_loader_error, usable_workers
 from segtrain.diagnosis.doctor import diagnose_run
 from segtrain.diagnosis.findings import write_findings
+from segtrain.engine.callbacks import Interruption
 from segtrain.engine.diagnose import EpochDiagnosis
 from segtrain.engine.guard import TrainingGuard
 from segtrain.engine.module import SegmentationModule
@@ -25,6 +26,7 @@ from segtrain.engine.records import EventLog
 from segtrain.engine.stops import PLANNED_END, BudgetStop, StepLimitStop, who_stopped
 from segtrain.engine.trainer import build_trainer
 from segtrain.errors import UserError
+from segtrain.evaluation.refine import refine
 from segtrain.evaluation.threshold import tune_threshold
 from segtrain.runtime.ranks import mark_prepared, rank
 from segtrain.runtime.record import RunRecord
@@ -125,7 +127,7 @@ def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: di
         int(record.num_classes), resolved.data.ignore_index, record.mode, plan["precision"],
     )
     diagnosis = EpochDiagnosis(run.histories, record.diagnosis_facts())
-    extra = [diagnosis]
+    extra = [diagnosis, interruption := Interruption(run.last, events)]
     if extend_to_steps is not None:
         extra.append(_Extension(extend_to_steps))
     trainer, budget_stop = build_trainer(run, resolved, plan, module.schedule, progress, guard=guard,
@@ -137,6 +139,8 @@ def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: di
     start = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    except (KeyboardInterrupt, SystemExit) as exc:  # Lightning turns Ctrl-C into sys.exit(1)
+        raise interruption.error(run.path, exc) from None
     except UserError:
         raise
     except Exception as exc:  # a data-loading failure said plainly; anything else is a bug
@@ -150,8 +154,7 @@ def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: di
         return TrainResult(run=run.path, best_checkpoint=run.best, best_val_dice=None, best_epoch=None,
                            epochs=trainer.current_epoch, steps=trainer.global_step, seconds=seconds,
                            stopped_by="", rank_zero=False)
-    if train_cfg.tune_threshold:
-        tune_threshold(run, resolved, spec, record.mode, val_samples)
+    _after_training(run, resolved, spec, record.mode, val_samples, plan)
     findings = _findings(run, record, diagnosis.said)
     best_score = trainer.checkpoint_callback.best_model_score
     return TrainResult(
@@ -166,6 +169,20 @@ def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: di
         findings=findings,
         rank_zero=trainer.is_global_zero,
     )
+
+
+def _after_training(run, resolved, spec, mode: str, val_samples, plan) -> None:
+    """Choices made on the validation images with the best weights: the threshold (when asked for),
+    then test-time flips and post-processing."""
+    device = _device(plan)
+    if resolved.train.tune_threshold:
+        tune_threshold(run, resolved, spec, mode, val_samples, device)
+    refine(run, resolved, spec, mode, val_samples, device)
+
+
+def _device(plan) -> str:
+    """Where the finished run's validation predictions run: the device it trained on."""
+    return "cuda" if plan.get("device") == "cuda" else "cpu"
 
 
 def _workers(requested: int, run, first: bool = True) -> int:

@@ -115,7 +115,7 @@ def truncate_histories(run: RunDir | Path, step: int) -> None:
             try:
                 if line.endswith("\n") and int(json.loads(line).get("step", 0)) <= step:
                     kept.append(line)
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):
                 continue
         atomic_write_text(events, "".join(kept))
     for stale in run.checkpoints.glob(".*.tmp"):  # a write the kill interrupted

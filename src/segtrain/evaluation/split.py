@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from segtrain.config.io import read_run_split
 from segtrain.data.discovery import discover
 from segtrain.errors import UserError
 from segtrain.evaluation.samples import evaluate_samples
@@ -15,17 +15,15 @@ from segtrain.runtime.rundir import RunDir, write_json
 SPLITS = ("train", "val", "test")
 
 
-def evaluate_run(run: Path | str, data: Path | str | None = None, split: str = "test") -> dict[str, Any]:
+def evaluate_run(run: Path | str, data: Path | str | None = None, split: str = "test",
+                 device: str = "cpu") -> dict[str, Any]:
     """Score the run's best checkpoint on ``split``; writes ``evaluation.json`` (``evaluation_<split>.json``)."""
     rundir = RunDir.open(run)
     if split not in SPLITS:
         raise UserError(f"--split {split!r}: choose train, val or test")
-    predictor = Predictor.from_checkpoint(rundir.checkpoint())
+    predictor = Predictor.from_checkpoint(rundir.checkpoint(), device)
     root = Path(data) if data else predictor.config.data.root
-    try:
-        stems = json.loads(rundir.split.read_text())[split]
-    except FileNotFoundError:
-        raise UserError(f"{rundir.split}: missing; the run folder is incomplete") from None
+    stems = read_run_split(rundir.split)[split]
     if not stems:
         raise UserError(f"{rundir.split}: the {split} split is empty; nothing to evaluate")
     available = {s.stem: s for s in discover(root).samples}

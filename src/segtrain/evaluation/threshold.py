@@ -76,7 +76,7 @@ class ThresholdCounter:
         return ThresholdChoice(best, scores[best], scores[0.5], scores)
 
 
-def tune_threshold(run, resolved, spec, mode, val_samples) -> None:
+def tune_threshold(run, resolved, spec, mode, val_samples, device: str = "cpu") -> None:
     """Choose the sigmoid threshold on the validation images with the best weights; save it in the run."""
     if mode == "multiclass":
         logger.info("--tune-threshold: nothing to tune in multiclass mode (argmax decides)")
@@ -90,7 +90,7 @@ def tune_threshold(run, resolved, spec, mode, val_samples) -> None:
         logger.warning("warning: --tune-threshold: no validation image small enough to tune on; the threshold stays")
         return
     best = run.best if run.best.exists() else run.last
-    predictor = Predictor(load_checkpoint(best))
+    predictor = Predictor(load_checkpoint(best), device=device)
     counter = ThresholdCounter(1 if mode == "binary" else int(predictor.meta["num_classes"]))
     for sample in val_samples:
         logits = predictor.logits(read_image(sample.image))

@@ -37,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from segtrain.data.headers import header_lie, not_regular
 from segtrain.data.normalize import STD_FLOOR
 from segtrain.data.windows import (  # ImageWindows, channel_stats, open_windows are used through here too
     STRIP_BYTES,
@@ -59,6 +60,7 @@ from segtrain.inference.tiling import (
     run_tiles,
     spans,
 )
+from segtrain.inference.writers import mask_dtype
 from segtrain.runtime.env import available_memory_bytes
 
 logger = logging.getLogger("segtrain")
@@ -79,8 +81,8 @@ def should_stream(path: Path | str, predictor, available: int | None = None) -> 
     """Whether ``path`` is a TIFF whose in-memory prediction (:func:`in_memory_bytes`) would need more
     than :data:`MEMORY_FRACTION` of ``available`` bytes (default: the memory available now)."""
     path = Path(path)
-    if path.suffix.lower() not in TIFF_SUFFIXES:
-        return False
+    if path.suffix.lower() not in TIFF_SUFFIXES or not_regular(path) is not None or header_lie(path) is not None:
+        return False  # a FIFO is never opened, a header that lies never trusted: the reader refuses them
     import tifffile
 
     try:
@@ -115,8 +117,7 @@ class _Writer:
         elif self.colour:
             self.masks.append(self._create(out / f"{stem}.tif", (height, width, 3), np.uint8, photometric="rgb"))
         else:
-            top = max([classes - 1, *values.values()]) if values else max(classes - 1, 1)
-            self.masks.append(self._create(out / f"{stem}.tif", (height, width), np.uint8 if top < 256 else np.uint16))
+            self.masks.append(self._create(out / f"{stem}.tif", (height, width), mask_dtype(values, classes)))
         if values and not self.labels:  # class index -> the value (or packed colour) of the training masks
             self.lut = np.arange(max(classes, max(values) + 1))
             for cls, raw in values.items():

@@ -91,6 +91,10 @@ class UNet(nn.Module):
         if pad_h or pad_w:
             mode = "reflect" if pad_h < h and pad_w < w else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        return self.core(x)[..., :h, :w]
+
+    def core(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of ``x`` whose height and width are multiples of :attr:`multiple` (no padding, no crop)."""
         skips = []
         for level, encoder in enumerate(self.encoders):
             x = encoder(x if level == 0 else F.max_pool2d(x, 2))
@@ -98,7 +102,7 @@ class UNet(nn.Module):
         x = self.dropout(skips.pop())
         for level in reversed(range(len(self.decoders))):
             x = self.decoders[level](torch.cat([self.ups[level](x), skips.pop()], dim=1))
-        return self.head(self.unstem(x))[..., :h, :w]
+        return self.head(self.unstem(x))
 
 
 _GAIN_NONLINEARITY = {"relu": "relu", "leakyrelu": "leaky_relu", "prelu": "leaky_relu", "elu": "relu",

@@ -8,8 +8,11 @@ resume names the flag the user typed (:func:`describe`: ``--workers 2``, ``--no-
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from segtrain.errors import UserError
 
 EXTENDING = "extends"
 """Resume rule: the option extends a resumed run (more epochs, steps or time)."""
@@ -50,12 +53,22 @@ class Option:
         return self.param or self.name
 
     @property
+    def pair(self) -> bool:
+        """A flag with its opposite (``--tta`` / ``--no-tta``): True, False, or not given."""
+        return self.name in _PAIRS
+
+    @property
+    def off_flag(self) -> str:
+        return "--no-" + self.flag.removeprefix("--")
+
+    @property
     def switch(self) -> bool:
         """A flag without a value (``--compile``, ``--no-lr-find``)."""
         return self.negates or self.name in _SWITCHES
 
 
 _SWITCHES = {"tune_threshold", "compile"}
+_PAIRS = {"tta"}
 
 OPTIONS: tuple[Option, ...] = (
     Option("epochs", "train.epochs", "--epochs", "Number of epochs (planned from --budget when absent).", EXTENDING),
@@ -110,11 +123,32 @@ OPTIONS: tuple[Option, ...] = (
            "Probability above which a pixel is foreground (binary, multilabel; default 0.5)."),
     Option("tune_threshold", "train.tune_threshold", "--tune-threshold",
            "Choose the threshold that maximises validation Dice after training."),
+    Option("tta", "train.tta", "--tta", "Average predictions over the flips training used (default: "
+                                                 "kept only if it raises the validation score)."),
+    Option("postprocess", "train.postprocess", "--postprocess",
+           "Post-processing of the class maps: auto (each candidate kept only if it raises the validation "
+           "score), none, or steps such as fill_holes@1,largest_component@1,remove_small:0.001@2."),
 )
 """Every option of ``plan``, ``lr-find`` and ``train``, in the order ``--help`` lists them."""
 
-BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+PREDICT_OPTIONS: tuple[Option, ...] = (
+    Option("nan_as", "predict.nan_as", "--nan-as", "Read NaN and infinite pixels of float images as this finite "
+                                                   "value (e.g. 0); without it such images are refused."),
+)
+"""Options of ``predict`` alone (no config key: ``predict`` reads the run's config); their flags and help
+come from here like the others' (``cli.options.flag``)."""
+
+BY_NAME: dict[str, Option] = {o.name: o for o in (*OPTIONS, *PREDICT_OPTIONS)}
 BY_KEY: dict[str, Option] = {o.key: o for o in OPTIONS}
+
+
+def finite(option_name: str, value: float | None) -> float | None:
+    """``value`` of a float option outside the config (``--nan-as``) when it is a finite number (or None);
+    else a :class:`~segtrain.errors.UserError` naming the flag."""
+    if value is not None and (isinstance(value, bool) or not math.isfinite(float(value))):
+        flag = BY_NAME[option_name].flag
+        raise UserError(f"{flag} {value}: not a finite number; give one such as {flag} 0")
+    return value
 
 
 def nested_overrides(options: dict[str, Any]) -> dict[str, Any]:
@@ -134,15 +168,30 @@ def nested_overrides(options: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def flag_names() -> dict[str, str]:
-    """Config key -> the flag that sets it (``train.num_workers`` -> ``--workers``), for config errors."""
-    return {o.key: o.flag for o in OPTIONS}
+def flag_names(given: dict[str, Any] | None = None) -> dict[str, str]:
+    """Config key -> the flag that sets it (``train.num_workers`` -> ``--workers``), for config errors.
+
+    With ``given`` (nested overrides, see :func:`nested_overrides`): only the keys the options set, so a
+    value that came from a config file keeps its key (and the file) in the message.
+    """
+    if given is None:
+        return {o.key: o.flag for o in OPTIONS}
+    return {o.key: o.flag for o in OPTIONS if (given.get(o.section) or {}).get(o.field) is not None}
+
+
+def describe_setting(option: Option, value: Any) -> str:
+    """A run's setting as the flags that give it: ``--workers 0``, ``--compile``, ``without --clip-grad``."""
+    if value is None or (option.switch and bool(value) == option.negates):
+        return f"without {option.flag}"
+    return describe(option, value)
 
 
 def describe(option: Option, value: Any) -> str:
-    """The option as the user typed it: ``--workers 2``, ``--no-lr-find``, ``--compile``."""
+    """The option as the user typed it: ``--workers 2``, ``--no-lr-find``, ``--compile``, ``--no-tta``."""
     if option.switch:
         return option.flag
+    if option.pair:
+        return option.flag if value else option.off_flag
     if isinstance(value, (list, tuple)):
         value = ",".join(str(v) for v in value)
     return f"{option.flag} {value}"

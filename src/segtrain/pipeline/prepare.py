@@ -6,7 +6,6 @@ command in one line, so a refused command leaves the disk as it was.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from segtrain.config import SegtrainConfig, build_config, load_config, merge
+from segtrain.config.io import read_plan_file
 from segtrain.data.check.dataset import check_dataset
 from segtrain.data.check.report import CheckReport
 from segtrain.data.fingerprint import fingerprint
@@ -67,7 +67,7 @@ def build_run_config(config, data: Path, overrides: dict[str, Any]) -> SegtrainC
     merged.setdefault("data", {})["root"] = str(Path(data).resolve())  # the run works from any folder
     if merged["data"].get("split_file"):
         merged["data"]["split_file"] = str(Path(merged["data"]["split_file"]).resolve())
-    return build_config(merged, source="options", names=flag_names())
+    return build_config(merged, source="config", names=flag_names(overrides) or None)  # options named by flag
 
 
 def checked(data: Path | str, num_classes: int | None = None) -> CheckReport:
@@ -192,9 +192,8 @@ def write_lr_curve(plan: TrainingPlan, folder: Path | RunDir) -> list[Path]:
 
 def load_plan(path: Path | str) -> TrainingPlan:
     """A saved ``plan.json`` as a ``TrainingPlan``; a missing or unreadable file is a user error."""
+    fix = f"write a new one with 'segtrain plan DATA -o {path}'"
     try:
-        return TrainingPlan.from_dict(json.loads(Path(path).read_text()))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such plan file; write one with 'segtrain plan DATA -o {path}'") from None
-    except (json.JSONDecodeError, AttributeError, TypeError) as exc:
+        return TrainingPlan.from_dict(read_plan_file(path, fix))
+    except (AttributeError, TypeError) as exc:
         raise UserError(f"{path}: not a plan written by 'segtrain plan' ({exc}); write a new one") from None

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import yaml
 
-from segtrain.config import build_config, load_config
+from segtrain.config import build_config, load_config, merge
+from segtrain.config.io import read_run_split
 from segtrain.engine.fit import TrainResult, fit, run_record
 from segtrain.engine.resume import truncate_histories
 from segtrain.errors import UserError
 from segtrain.inference.predictor import load_checkpoint
-from segtrain.pipeline.options import BY_KEY, EXTENDING, KEPT, OPTIONS, describe, nested_overrides
+from segtrain.pipeline.doctor import check_run_files
+from segtrain.pipeline.options import BY_KEY, EXTENDING, KEPT, OPTIONS, describe, describe_setting, flag_names, nested_overrides
 from segtrain.pipeline.prepare import checked, labels, load_plan
 from segtrain.planning.budget import extend_duration
 from segtrain.runtime.log import quiet_libraries
@@ -37,12 +39,13 @@ def resume_run(run, data, config, progress, verbose: bool, options: dict) -> Tra
     rundir = RunDir.open_for_resume(run)
     cfg = load_config(rundir.config)
     if cfg.train.devices * cfg.train.num_nodes > 1:
-        raise UserError(f"{rundir.path}: resuming a run of several processes (train.devices x train.num_nodes > 1) "
+        raise UserError(f"{rundir.path}: resuming a run of several processes (--devices x --num-nodes > 1) "
                         "is not supported yet; start a new run with --out")
     refuse_changes(rundir, cfg, data, config, nested_overrides({k: v for k, v in options.items() if k not in EXTENDS}))
     checkpoint = load_checkpoint(rundir.last) if rundir.last.exists() else None  # weights only: runs no code
+    check_run_files(rundir)  # a damaged file of the run folder: one line naming it
     plan = load_plan(rundir.plan)
-    stems = json.loads(rundir.split.read_text())
+    stems = read_run_split(rundir.split)
     report = checked(cfg.data.root, cfg.data.num_classes)
     samples = {s.stem: s for s in report.samples}
     missing = [s for split in ("train", "val") for s in stems[split] if s not in samples]
@@ -87,6 +90,7 @@ def refuse_changes(rundir, cfg, data, config, nested: dict) -> None:
         if section != "data" and not (option and option.resume == EXTENDING) and _differs(ours, value):
             raise UserError(f"{config}: {section}.{key} is {value!r} but {rundir.path} was trained with {ours!r}; "
                             "a run resumes with its own config: start a new run with --out")
+    build_config(merge(cfg.model_dump(mode="json"), nested), names=flag_names())  # a bad value: named by its flag
     for section, values in nested.items():
         for key, value in values.items():
             if value is None:
@@ -98,7 +102,9 @@ def refuse_changes(rundir, cfg, data, config, nested: dict) -> None:
             if _differs(ours, value):
                 typed = describe(option, value) if option else f"{section}.{key}={value}"
                 flag = option.flag if option else f"{section}.{key}"
-                raise UserError(f"{typed}: {rundir.path} was trained with {section}.{key}={ours}; a resumed "
+                theirs = describe_setting(option, ours) if option else f"{flag}={ours}"
+                theirs = theirs if theirs.startswith("without ") else f"with {theirs}"
+                raise UserError(f"{typed}: {rundir.path} was trained {theirs}; a resumed "
                                 f"run keeps its settings: leave {flag} out, or start a new run with --out")
 
 
@@ -121,9 +127,9 @@ def finished(rundir, step: int) -> bool:
     for line in path.read_text().splitlines():
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
-        if event.get("kind") == "stop" and int(event.get("step", -1)) == step:
+        if isinstance(event, dict) and event.get("kind") == "stop" and event.get("step") == step:
             return True
     return False
 

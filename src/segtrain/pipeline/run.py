@@ -11,8 +11,10 @@ import logging
 from pathlib import Path
 
 from segtrain.config import load_config, save_config
+from segtrain.config.io import read_run_split
 from segtrain.engine.fit import TrainResult, fit, resolve_run_config, run_record
 from segtrain.evaluation.split import evaluate_run
+from segtrain.inference.devices import resolve_device
 from segtrain.pipeline.prepare import Prepared, checked, labels, load_plan, make_plan, prepare, write_lr_curve
 from segtrain.reporting.html import build_report
 from segtrain.runtime.log import quiet_libraries
@@ -60,7 +62,7 @@ def join(out: Path, verbose: bool = False) -> TrainResult:
     run = RunDir(out)
     wait_until_prepared(run.path)
     cfg, planned = load_config(run.config), load_plan(run.plan)
-    stems = json.loads(run.split.read_text())
+    stems = read_run_split(run.split)
     report = checked(cfg.data.root, cfg.data.num_classes)
     samples = {s.stem: s for s in report.samples}
     spec, mode, class_weights = labels(cfg, report, stems)
@@ -78,8 +80,19 @@ def finish(result: TrainResult) -> TrainResult:
     """
     if not result.rank_zero:
         return result
-    stems = json.loads(RunDir(result.run).split.read_text())
+    folder = RunDir(result.run)
+    stems = read_run_split(folder.split)
+    device = resolve_device("auto", _trained_on(folder))
     if stems.get("test") and Path(result.best_checkpoint).exists():
-        result.evaluation = evaluate_run(result.run)
-    result.report = build_report(Path(result.run))
+        result.evaluation = evaluate_run(result.run, device=device)
+    result.report = build_report(Path(result.run), device=device)
     return result
+
+
+def _trained_on(folder: RunDir) -> str | None:
+    """The device the run's plan says it trained on (``None`` when the plan is unreadable)."""
+    try:
+        plan = json.loads(folder.plan.read_text())
+    except (OSError, ValueError):
+        return None
+    return plan.get("device") if isinstance(plan, dict) else None

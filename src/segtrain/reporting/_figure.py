@@ -8,13 +8,14 @@ matplotlib give byte-identical files.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from segtrain.config.io import read_csv
 
 DPI = 100
 """Resolution of every PNG: 100 dots per inch keeps a 7-inch figure at 700 px, sharp on a phone."""
@@ -26,7 +27,7 @@ def read_json(path: Path | str | None) -> Any:
         return None
     try:
         return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 
@@ -44,8 +45,7 @@ def read_columns(path: Path | str | None) -> dict[str, np.ndarray] | None:
     """
     if path is None or not Path(path).is_file():
         return None
-    with Path(path).open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_csv(path, "CSV file", "the run folder was damaged or edited; restore the file or train again")[1]
     if not rows:
         return None
     return {name: np.array([_number(row.get(name)) for row in rows]) for name in rows[0] if name is not None}

@@ -18,7 +18,7 @@ def _yaml(path: Path) -> dict:
 
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+    except (OSError, yaml.YAMLError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -32,7 +32,7 @@ def _jsonl(path: Path) -> list[dict]:
     for line in lines:
         try:
             item = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(item, dict):
             out.append(item)
@@ -53,6 +53,8 @@ class RunFiles:
         ``evaluation.json`` (test scores), ``None`` before ``segtrain evaluate``.
     findings : list or None
         ``findings.json``, ``None`` when absent.
+    refinement : dict or None
+        ``refinement.json`` (test-time flips and post-processing tried on validation), when written.
     events : list of dict
         ``events.jsonl``.
     command : str or None
@@ -65,6 +67,7 @@ class RunFiles:
     split: dict = field(default_factory=dict)
     evaluation: dict | None = None
     findings: list | None = None
+    refinement: dict | None = None
     events: list = field(default_factory=list)
     command: str | None = None
 
@@ -73,6 +76,7 @@ class RunFiles:
         files = RunDir(Path(run))
         plan, split = read_json(files.plan), read_json(files.split)
         evaluation, findings = read_json(files.evaluation), read_json(files.findings)
+        refinement = read_json(files.refinement)
         try:
             command = files.command.read_text().strip() or None
         except OSError:
@@ -84,6 +88,7 @@ class RunFiles:
             split=split if isinstance(split, dict) else {},
             evaluation=evaluation if isinstance(evaluation, dict) else None,
             findings=findings if isinstance(findings, list) else None,
+            refinement=refinement if isinstance(refinement, dict) else None,
             events=_jsonl(files.events),
             command=command,
         )

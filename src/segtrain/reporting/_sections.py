@@ -35,6 +35,8 @@ class Context:
     checkpoint_meta: dict = field(default_factory=dict)
     lightning_recorded: str | None = None
     versions: dict[str, str | None] = field(default_factory=dict)
+    device: str = "cpu"
+    """Where the report's predictions run (``report --device``)."""
 
     def figure(self, key: str, alt: str, caption: str = "") -> Raw:
         """The figure ``key`` embedded, or the note saying why it is missing."""
@@ -179,11 +181,32 @@ def results(ctx: Context) -> Raw:
                                                     for name, r in reductions.items()], numeric=[1, 2, 3, 4]),
                       Raw("<ul>" + "".join(f"<li>{code(name)}: {esc(r.get('description', ''))}</li>"
                                            for name, r in reductions.items()) + "</ul>")]
+    parts += _refinement(ctx.run.refinement)
     parts += [h3("Confusion matrix"), ctx.figure("confusion", "confusion matrix", ctx.confusion_source),
               h3("Per-image Dice"), ctx.figure("dice_hist", "per-image test Dice"),
               h3("Best test images"), ctx.figure("best", "best test images"),
               h3("Worst test images"), ctx.figure("worst", "worst test images")]
     return section("results", "Results", parts)
+
+
+def _refinement(refinement: dict | None) -> list[Raw]:
+    """What test-time flips and post-processing did on the validation images (``refinement.json``)."""
+    if not refinement:
+        return []
+    rows = [("as predicted", refinement.get("score_before"), "-")]
+    if refinement.get("tta_score") is not None:
+        rows.append((f"flips: {refinement.get('tta_views')}", refinement["tta_score"],
+                     "kept" if refinement.get("tta") else "not kept"))
+    rows += [(t.get("step"), t.get("score"), "kept" if t.get("kept") else "not kept")
+             for t in refinement.get("tried") or []]
+    rows.append(("with what was kept", refinement.get("score_after"), ", ".join(refinement.get("steps") or [])
+                 or "no step"))
+    cost = refinement.get("seconds_per_megapixel") or {}
+    return [h3("Flips and post-processing"),
+            para(f"Tried on {refinement.get('images')} validation images after training; each kept only where it "
+                 "raised the validation score (the test split plays no part). Seconds per megapixel: "
+                 + ", ".join(f"{k} {v}" for k, v in cost.items()) + "."),
+            table(["candidate", "validation score", "decision"], rows, numeric=[1])]
 
 
 def findings(ctx: Context) -> Raw:

@@ -15,6 +15,9 @@ rebuilding (also from a copy) gives the same bytes.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from segtrain.data.labels import LabelSpec
@@ -40,6 +43,7 @@ from segtrain.reporting.plots import (
 )
 from segtrain.reporting.predictions import dataset_samples, predict_samples, read_example
 from segtrain.reporting.provenance import data_listing, package_versions, sha256_file
+from segtrain.runtime.outputs import guard_output
 from segtrain.runtime.rundir import atomic_write_text
 
 EXAMPLES_PER_END = 2
@@ -86,7 +90,7 @@ def _draw_images(ctx: sections.Context, plots: Path) -> None:
         ctx.checkpoint_meta = dict(checkpoint["segtrain"])
         ctx.lightning_recorded = checkpoint.get("pytorch-lightning_version")
         if samples:
-            predictor = Predictor(checkpoint)
+            predictor = Predictor(checkpoint, device=ctx.device)
         del checkpoint
     drawable = {stem: sample for stem, sample in samples.items() if not is_large(sample)}  # in memory at once
     if samples:
@@ -129,7 +133,7 @@ def _draw_images(ctx: sections.Context, plots: Path) -> None:
     ctx.notes["class_shares"] = "plan.json holds no class shares"
 
 
-def build_report(run: Path | str) -> Path:
+def build_report(run: Path | str, device: str = "cpu") -> Path:
     """Write ``RUN/report.html`` (and every figure as ``RUN/plots/<name>.png``) from a run folder.
 
     Parameters
@@ -152,13 +156,40 @@ def build_report(run: Path | str) -> Path:
     if not run.is_dir():
         raise UserError(f"{run}: not a folder; pass the --out folder of a 'segtrain train'")
     files = RunFiles.load(run)
-    plots = files.folder.plots
-    ctx = sections.Context(files, versions=package_versions())
+    if files.data_root is not None:  # the report goes into the run folder: never into the dataset it reads
+        guard_output(run, kind="shared", datasets=[files.data_root], names=[], flag="RUN")
+    plots = Path(tempfile.mkdtemp(prefix=".plots.", dir=run))  # moved into place once the page stands
+    try:
+        text = _page(files, plots, device)
+        _replace_folder(files.folder.plots, plots)
+    except BaseException:
+        shutil.rmtree(plots, ignore_errors=True)
+        raise
+    out = files.folder.report
+    atomic_write_text(out, text)
+    return out
+
+
+def _replace_folder(target: Path, new: Path) -> None:
+    """Put the folder ``new`` where ``target`` is, removing what was there (a link itself, not what it names)."""
+    if os.path.lexists(target):
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, old / target.name)
+        os.replace(new, target)
+        moved = old / target.name
+        if moved.is_symlink() or not moved.is_dir():
+            moved.unlink()
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)
+
+
+def _page(files: RunFiles, plots: Path, device: str = "cpu") -> str:
+    """Every figure drawn into ``plots`` and the report's HTML."""
+    run = files.folder.path
+    ctx = sections.Context(files, versions=package_versions(), device=device)
     _draw_curves(ctx, plots)
     _draw_images(ctx, plots)
-    for name in PLOT_NAMES:  # a figure not drawn this time must not linger from an earlier build
-        if ctx.figures.get(name) is None:
-            (plots / f"{name}.png").unlink(missing_ok=True)
     root = files.data_root
     ctx.listing = data_listing(root, exclude=[run]) if root is not None else None
     ctx.checkpoint_sha256 = sha256_file(files.checkpoint) if files.checkpoint.is_file() else None
@@ -168,6 +199,4 @@ def build_report(run: Path | str) -> Path:
     body = [("data", "Data", sections.data(ctx)), ("plan", "Plan", sections.plan(ctx)),
             ("curves", "Curves", sections.curves(ctx)), ("results", "Results", sections.results(ctx)),
             ("findings", "Findings", sections.findings(ctx)), ("provenance", "Provenance", sections.provenance(ctx))]
-    out = files.folder.report
-    atomic_write_text(out, page("segtrain run report", header, body))
-    return out
+    return page("segtrain run report", header, body)

@@ -33,6 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from segtrain.errors import UserError
+from segtrain.runtime.outputs import claim, created_mark, guard_output, remove_created
+
+__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "created_mark", "output_error", "remove_created",
+           "save_checkpoint_atomic", "write_json"]
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
@@ -93,45 +97,29 @@ _OUTPUT_ERRORS = {
 }
 
 
-def output_error(exc: OSError) -> str | None:
+# The fixes of _OUTPUT_ERRORS for a verb without an output option (evaluate, report, doctor write into RUN).
+_IN_PLACE_FIXES = {
+    "free space or pass another --out": "free space on that disk",
+    "fix the permissions or pass another --out": "fix the permissions",
+    "pass another --out": "copy the folder to a writable disk",
+}
+
+
+def output_error(exc: OSError, out_flag: str | None = "--out") -> str | None:
     """One line ``<path>: <reason>; <fix>`` for an OSError the user can fix (full disk, no permission,
-    read-only file system, a file in the way), else None (a bug: let it surface)."""
+    read-only file system, a file in the way), else None (a bug: let it surface).
+
+    ``out_flag``: the option of the verb that names where it writes (``--out``); None for a verb that
+    has none (``evaluate`` writes into its RUN folder), whose fix then names no option."""
     reason = _OUTPUT_ERRORS.get(exc.errno)
     if exc.errno == errno.EEXIST and (exc.filename is None or Path(exc.filename).is_dir()):
         return None  # an existing folder: a bug, not a file in the way
     if reason is None:
         return None
+    what, _, fix = reason.partition("; ")
+    fix = _IN_PLACE_FIXES.get(fix, fix) if out_flag is None else fix.replace("--out", out_flag)
+    reason = f"{what}; {fix}"
     return reason if exc.filename is None else f"{exc.filename}: {reason}"
-
-
-# Run folders RunDir.create made in this process, oldest first: (run, the topmost folder it created,
-# the names that folder held before or None if it was new). See remove_created.
-_CREATED: list[tuple[Path, Path, frozenset[str] | None]] = []
-
-
-def created_mark() -> int:
-    """A mark for :func:`remove_created`: the folders created from now on."""
-    return len(_CREATED)
-
-
-def remove_created(mark: int = 0) -> None:
-    """Remove what :meth:`RunDir.create` made since ``mark``: new folders whole, new entries of existing ones.
-
-    A run that already holds a checkpoint is kept: it is no half-made folder, and it can be resumed.
-    """
-    while len(_CREATED) > mark:
-        run, path, before = _CREATED.pop()
-        if any(RunDir(run).checkpoints.glob("*.ckpt")):
-            continue
-        if before is None:
-            shutil.rmtree(path, ignore_errors=True)
-            continue
-        for entry in path.iterdir() if path.is_dir() else ():
-            if entry.name not in before:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
 
 
 def _check_creatable(path: Path) -> None:
@@ -185,6 +173,11 @@ class RunDir:
         return self.path / "evaluation.json"
 
     @property
+    def refinement(self) -> Path:
+        """Test-time flips and post-processing tried on the validation images, and what was kept."""
+        return self.path / "refinement.json"
+
+    @property
     def steps(self) -> Path:
         return self.path / "steps.csv"
 
@@ -232,30 +225,39 @@ class RunDir:
     @property
     def files(self) -> tuple[Path, ...]:
         """Every file of the run folder outside ``checkpoints/``, ``plots/`` and ``tensorboard/``."""
-        return (self.config, self.plan, self.split, self.metrics, self.evaluation, self.lr_find_csv,
-                self.lr_find_png, self.steps, self.grads, self.events, self.findings, self.command, self.report)
+        return (self.config, self.plan, self.split, self.metrics, self.evaluation, self.refinement,
+                self.lr_find_csv, self.lr_find_png, self.steps, self.grads, self.events, self.findings, self.command, self.report)
+
+    @property
+    def entries(self) -> tuple[str, ...]:
+        """The names of every entry a run puts in its folder (what ``--overwrite`` may remove)."""
+        return (*(file.name for file in self.files), self.checkpoints.name, self.plots.name, self.tensorboard.name)
 
     @classmethod
     def create(cls, path: Path | str, overwrite: bool = False) -> "RunDir":
-        """A fresh run folder; an existing one with checkpoints is refused unless ``overwrite``."""
+        """A fresh run folder, marked as segtrain's; an existing run is refused unless ``overwrite``.
+
+        Only the entries of an earlier run are removed; :func:`remove_created` undoes the folder
+        when the command is refused later, unless it holds a checkpoint by then.
+        """
         run = cls.check_free(path, overwrite)
-        before = frozenset(p.name for p in run.path.iterdir()) if run.path.is_dir() else None
-        top = run.path if before is not None else next(p for p in reversed((run.path, *run.path.parents))
-                                                        if not p.exists())
-        if run.checkpoints.exists() or run.config.exists():
-            for folder in (run.checkpoints, run.plots):
+        existed = run.checkpoints.exists() or run.config.exists()
+        claim(run.path, "train", run.entries, keep=lambda: any(run.checkpoints.glob("*.ckpt")))
+        if existed:
+            for folder in (run.checkpoints, run.plots, run.tensorboard):
                 shutil.rmtree(folder, ignore_errors=True)
             for file in run.files:
                 file.unlink(missing_ok=True)
         run.checkpoints.mkdir(parents=True, exist_ok=True)
-        _CREATED.append((run.path, top, before))
         return run
 
     @classmethod
-    def check_free(cls, path: Path | str, overwrite: bool = False) -> "RunDir":
-        """Refuse, before any work, a folder that already holds a run (unless ``overwrite``); writes nothing."""
+    def check_free(cls, path: Path | str, overwrite: bool = False, datasets=(), inputs=()) -> "RunDir":
+        """Refuse, before any work, a folder that already holds a run (unless ``overwrite``), or one that
+        :func:`~segtrain.runtime.outputs.guard_output` refuses (``datasets`` and ``inputs`` being read); writes nothing."""
         run = cls(Path(path))
         _check_creatable(run.path)
+        guard_output(run.path, datasets=datasets, inputs=inputs, names=run.entries, overwrite=overwrite)
         if (run.checkpoints.exists() or run.config.exists()) and not overwrite:
             raise UserError(f"{run.path}: already holds a run; pass another --out or --overwrite to replace it")
         return run

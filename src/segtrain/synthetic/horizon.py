@@ -74,7 +74,7 @@ def synthesize_horizon(out: Path | str, n: int = 200, size: int = 256, seed: int
     segtrain.errors.UserError
         If ``classes`` is not 2 or 3, ``n < 1``, ``size < 16`` or ``seed < 0``.
     """
-    n, size, seed, classes = _check_args(n, size, seed, classes)
+    n, size, seed, classes = check_args(n, size, seed, classes)
     out = Path(out)
     img_dir, mask_dir = out / "images", out / "masks"
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -88,20 +88,21 @@ def synthesize_horizon(out: Path | str, n: int = 200, size: int = 256, seed: int
     return n
 
 
-def _check_args(n, size, seed, classes) -> tuple[int, int, int, int]:
+def check_args(n, size, seed, classes) -> tuple[int, int, int, int]:
+    """The arguments of :func:`synthesize_horizon` as integers; a bad one is a ``UserError`` (nothing written)."""
     def as_int(value):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             return None
         return int(value)
 
     if as_int(classes) not in (2, 3):
-        raise UserError(f"classes={classes!r} is not supported; use 2 (sky / not sky) or 3 (land / sky / water)")
+        raise UserError(f"--classes {classes!r}: not supported; use 2 (sky / not sky) or 3 (land / sky / water)")
     if as_int(n) is None or n < 1:
-        raise UserError(f"n={n!r} is not a valid number of images; use an integer >= 1")
+        raise UserError(f"--n {n!r}: not a valid number of images; use an integer >= 1")
     if as_int(size) is None or size < _MIN_SIZE:
-        raise UserError(f"size={size!r} is too small or not an integer; use an integer >= {_MIN_SIZE}")
+        raise UserError(f"--size {size!r}: too small or not an integer; use an integer >= {_MIN_SIZE}")
     if as_int(seed) is None or seed < 0:
-        raise UserError(f"seed={seed!r} is not valid; use an integer >= 0")
+        raise UserError(f"--seed {seed!r}: not valid; use an integer >= 0")
     return int(n), int(size), int(seed), int(classes)
 
 

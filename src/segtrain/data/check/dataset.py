@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segtrain.data.check.report import CheckReport
+from segtrain.data.check.report import CheckReport, summarise_repeats
 from segtrain.data.check.rules import labels
 from segtrain.data.check.scan import _Scan, _fmt_values, scan_whole
 from segtrain.data.check.scan_large import scan_large
@@ -124,6 +124,7 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
         if num_classes is not None:
             report.notices.append("--num-classes is ignored for multilabel masks: one output per label")
         check_multilabel(found.samples, report)
+        report.problems = summarise_repeats(report.problems)
         return report
     classes, bad_file = None, False
     try:
@@ -159,6 +160,7 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
         report.notices.append("images mix pixel types: " + ", ".join(f"{n} {d}" for d, n in depths.most_common()))
 
     _count_class_pixels(scans, report)
+    report.problems = summarise_repeats(report.problems)
     return report
 
 

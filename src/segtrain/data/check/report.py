@@ -2,10 +2,49 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from segtrain.data.discovery import Sample
+
+SHOWN_REPEATS = 3
+"""Lines shown of a problem repeated over many files; the rest is one line with their count."""
+
+
+def _template(line: str) -> tuple[str, str]:
+    """``(folder, what)`` of a problem line ``<path>: <what>; <fix>``, the file's own name and every number
+    left out of ``what``: lines about different files with the same problem share it."""
+    head, sep, rest = line.partition(": ")
+    if not sep:
+        return "", line
+    path = Path(head)
+    for name in sorted({path.name, path.stem}, key=len, reverse=True):
+        if name:
+            rest = rest.replace(name, "\0")
+    return str(path.parent), re.sub(r"\d+", "#", rest)
+
+
+def summarise_repeats(lines: list[str], shown: int = SHOWN_REPEATS) -> list[str]:
+    """``lines`` with each problem repeated over more than ``shown + 1`` files of one folder cut to its first
+    ``shown`` lines and one line ``<folder>: ... and N more files with the same problem (<what>)``.
+
+    10,000 stray files give four lines, not 10,000; the order of first appearance is kept.
+    """
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, line in enumerate(lines):
+        groups.setdefault(_template(line), []).append(index)
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        key = _template(line)
+        members = groups[key]
+        if len(members) <= shown + 1 or index in members[:shown]:
+            out.append(line)
+        elif index == members[shown]:
+            what = line.partition(": ")[2].split(";")[0]
+            out.append(f"{key[0]}: ... and {len(members) - shown} more files with the same problem "
+                       f"(like {Path(line.partition(': ')[0]).name}: {what})")
+    return out
 
 @dataclass
 class CheckReport:

@@ -12,7 +12,7 @@ import numpy as np
 
 from segtrain.data.check.scan import _check_mask_size, _check_sides, _Scan, _value_counts, merge_counts
 from segtrain.data.discovery import Sample
-from segtrain.data.readers import ColourMaskError
+from segtrain.data.readers import ColourMaskError, NonFiniteError
 from segtrain.data.windows import Moments, open_mask_windows, open_windows, read_dtype, strip_height, strips
 from segtrain.errors import UserError
 
@@ -29,9 +29,12 @@ def scan_large(sample: Sample, colour: bool = False) -> _Scan:
     try:
         with open_windows(sample.image) as image:
             height, width, channels = image.shape
+            image.refuse_nonfinite = False  # counted over the whole image below, as scan_whole's reader does
             moments, step = Moments(), strip_height(width, channels * 8)
             for start, stop in strips(height, step, image):
                 moments.add(image.rows(start, stop))
+        if moments.nonfinite:
+            raise NonFiniteError(sample.image, moments.nonfinite, height * width * channels)
         scan.size, scan.channels = (height, width), channels
         scan.dtype = read_dtype(image.dtype, moments.low, moments.high).name
         scan.intensity = (*moments.overall(), moments.low, moments.high)
