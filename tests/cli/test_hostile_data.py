@@ -425,3 +425,19 @@ def test_predict_refusing_a_later_image_leaves_nothing_behind(tmp_path, cli):
     code, _, err = cli("predict", run, folder, "--out", tmp_path / "pred")
     _assert_one_error_line(code, err, ["b_nan.tif", "NaN or infinite", "--nan-as"])
     assert _snapshot(tmp_path) == before and not (tmp_path / "pred").exists()
+
+
+def test_predict_by_windows_refuses_nan_or_reads_it_as_told(tmp_path, monkeypatch):
+    """A TIFF too large for memory is read by windows: the same refusal, and --nan-as works there too."""
+    from segtrain import api
+    from segtrain.errors import UserError
+    from segtrain.inference import large
+
+    monkeypatch.setattr(large, "MEMORY_FRACTION", 1e-12)  # every TIFF is predicted by windows
+    run, image = _tiny_run(tmp_path), _nan_image(tmp_path)
+    with pytest.raises(UserError, match="scan.tif: .*NaN or infinite.*--nan-as"):
+        api.predict(run, [image], tmp_path / "pred")
+    assert not (tmp_path / "pred").exists()
+    written = api.predict(run, [image], tmp_path / "pred", nan_as=0.0)
+    assert [p.name for p in written] == ["scan.tif"]
+    assert set(np.unique(tifffile.imread(written[0])).tolist()) <= {0, 1}

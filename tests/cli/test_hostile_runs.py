@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import signal
 import subprocess
@@ -21,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers.datasets import make_dataset
 
 TRAIN = ("--batch-size", "2", "--lr", "1e-3", "--precision", "32", "--no-lr-find", "--no-report")
@@ -133,7 +131,7 @@ def test_sigint_to_a_real_train_process(tmp_path):
         time.sleep(0.2)  # until the first epoch ended
     time.sleep(1.0)  # a few steps into the second
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     line = one_error_line(proc.returncode, err, "segtrain train --resume", str(run), expected=130,
                           prefix="interrupted: ")
     assert "epoch" in line and "step" in line
@@ -242,3 +240,30 @@ def test_an_input_name_too_long_for_its_outputs_is_one_line(trained, tmp_path, c
     code, _, err = cli("predict", trained, long, "--out", tmp_path / "pred", "--probabilities")
     one_error_line(code, err, long.name[:40], "255")
     assert not (tmp_path / "pred").exists()
+
+
+# ----------------------------------------------------------------------------- deep and huge inputs
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+DEEP_YAML = "train:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 80))
+
+
+@pytest.mark.parametrize("where", ["config", "split_option", "dataset_split", "classes"])
+def test_deeply_nested_inputs_are_one_line(where, tmp_path, cli):
+    data = make_dataset(tmp_path / "data", n=6, size=(32, 32))
+    argv = ["train", data, "--out", tmp_path / "run", "--epochs", "1", *TRAIN]
+    if where == "config":
+        path = tmp_path / "cfg.yaml"
+        path.write_text(DEEP_YAML)
+        argv += ["--config", path]
+    elif where == "split_option":
+        path = tmp_path / "mysplit.json"
+        path.write_text(DEEP_JSON)
+        argv += ["--split", path]
+    else:
+        path = data / ("split.json" if where == "dataset_split" else "classes.json")
+        path.write_text(DEEP_JSON)
+        argv = ["check", data] if where == "classes" else argv
+    code, _, err = cli(*argv)
+    one_error_line(code, err, path, "nested deeper than 32 levels")
+    assert not (tmp_path / "run").exists()

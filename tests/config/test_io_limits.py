@@ -6,8 +6,15 @@ import os
 
 import pytest
 
-from segtrain.config.io import (check_plan_numbers, load_config, read_csv, read_json, read_plan_file,
-                                read_run_split, read_yaml)
+from segtrain.config.io import (
+    check_plan_numbers,
+    load_config,
+    read_csv,
+    read_json,
+    read_plan_file,
+    read_run_split,
+    read_yaml,
+)
 from segtrain.errors import UserError
 from segtrain.runtime.names import check_name_length
 

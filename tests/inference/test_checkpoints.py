@@ -10,7 +10,11 @@ import torch
 from segtrain.config.schema import SegtrainConfig
 from segtrain.errors import UserError
 from segtrain.inference import checkpoints
-from segtrain.inference.checkpoints import load_weights, validate_checkpoint_content, validate_checkpoint_file
+from segtrain.inference.checkpoints import (
+    load_weights,
+    validate_checkpoint_content,
+    validate_checkpoint_file,
+)
 from segtrain.inference.predictor import load_checkpoint
 from segtrain.models import build_model
 

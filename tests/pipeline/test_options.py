@@ -34,7 +34,7 @@ BAD = {
     "epochs": 0, "batch_size": 0, "accumulate": 0, "lr": -1.0, "patch_size": 8, "scale": 0.0, "max_steps": 0,
     "steps_per_epoch": 0, "optimizer": "lbfgs", "schedule": "linear", "precision": "8", "norm": "layer",
     "num_classes": 1, "clip_grad": 0.0, "init": "zeros", "devices": 0, "num_nodes": 0, "strategy": "fsdp",
-    "logger": "wandb", "num_workers": -1, "cache_mb": -1, "threshold": 1.5, "budget": "soon", "loss": "mse",
+    "logger": "neptune", "num_workers": -1, "cache_mb": -1, "threshold": 1.5, "budget": "soon", "loss": "mse",
     "class_weights": "often",
 }
 

@@ -61,6 +61,17 @@ def _print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def _train_record(result) -> dict:
+    """What ``train --json`` prints: where the run is, what it wrote, and how it went."""
+    run = Path(result.run)
+    written = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file() and p.name != ".segtrain")
+    return {"run": str(run), "written": written, "best_checkpoint": str(result.best_checkpoint),
+            "best_val_dice": result.best_val_dice, "best_epoch": result.best_epoch, "epochs": result.epochs,
+            "steps": result.steps, "seconds": result.seconds, "stopped_by": result.stopped_by,
+            "evaluation": result.evaluation, "report": None if result.report is None else str(result.report),
+            "findings": [f.to_dict() if hasattr(f, "to_dict") else f for f in result.findings]}
+
+
 @synth_app.command("horizon")
 def synth_horizon(
     out: Path = typer.Argument(..., metavar="OUT", help="Folder to write images/ and masks/ into."),
@@ -189,6 +200,8 @@ def train(
                                    "'segtrain evaluate' and 'segtrain report' later)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the libraries' messages."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout: the run, what it "
+                                                      "wrote and how it went."),
 ) -> None:
     """Check, split, plan and train a U-Net; writes the run folder. --resume RUN continues one."""
     _console(quiet, verbose)
@@ -208,6 +221,8 @@ def train(
                            progress=progress, verbose=verbose, report=not no_report, **options)
     if result.rank_zero:  # the other processes of a multi-process run say nothing
         print_summary(result)
+        if as_json:
+            _print_json(_train_record(result))
 
 
 @app.command()
@@ -274,6 +289,7 @@ def predict(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the predicted masks."),
     probabilities: bool = typer.Option(False, "--probabilities", help="Also write <stem>_prob.tif per image."),
     nan_as: Optional[float] = flag("nan_as"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout: the masks written."),
     device: str = typer.Option("auto", "--device", help="auto (the accelerator the run trained on, when present), "
                                                            "cpu, cuda, cuda:N or mps."),
 ) -> None:
@@ -281,6 +297,8 @@ def predict(
     _console()
     written = api.predict(run, inputs, out, probabilities=probabilities, nan_as=nan_as, device=device)
     logger.info(f"wrote {len(written)} mask(s) to {out}")
+    if as_json:
+        _print_json({"out": str(out), "masks": [str(p) for p in written]})
 
 
 @app.command()

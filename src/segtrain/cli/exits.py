@@ -49,7 +49,9 @@ def run(app: Typer) -> NoReturn:
     Such problems are :class:`UserError` (one line per problem of a :class:`DataError`), an
     OSError on an output path (full disk, no permission, read-only, a file in the way) and a
     usage error (an unknown option, ``--lr abc``). A run folder the command created is removed
-    again, so a refused command changes nothing on disk. ``--help`` exits 0; no arguments show
+    again, so a refused command changes nothing on disk. Ctrl-C exits with code 130 and keeps
+    what was written; during training (``SystemExit(130)`` with a ``line``, see
+    ``segtrain.engine.callbacks.TrainingInterrupted``) one line says where it stopped and how to resume. ``--help`` exits 0; no arguments show
     the help (exit code 2); anything else is a bug and shows its traceback (exit code 1).
     """
     mark, code, lines, interrupted = api.created_mark(), None, [], ""
@@ -76,7 +78,7 @@ def run(app: Typer) -> NoReturn:
     except Abort:  # end of input at a prompt
         sys.stderr.write("Aborted!\n")
         sys.exit(1)
-    if code == 130:  # typer turns Ctrl-C into exit code 130
+    if code == 130:  # typer turns a bare Ctrl-C into exit code 130
         sys.stderr.write(f"interrupted: {interrupted}\n" if interrupted else "interrupted\n")
         sys.exit(130)
     if not lines:

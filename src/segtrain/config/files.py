@@ -13,8 +13,9 @@ import csv
 import io
 import json
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from segtrain.errors import UserError
 

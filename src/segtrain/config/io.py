@@ -9,11 +9,11 @@ not valid, nested too deep or of the wrong top-level type is refused in one line
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from segtrain.config.files import read_csv, read_json, read_text, read_yaml  # noqa: F401 (the one place)
-
 from segtrain.config.schema import SegtrainConfig
 from segtrain.errors import UserError
 

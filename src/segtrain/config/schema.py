@@ -231,7 +231,7 @@ class TrainConfig(_Strict):
     """Each roll-back multiplies the learning rate by this factor."""
     deterministic: bool = False
     """Ask PyTorch for deterministic algorithms (slower on a GPU; resumed runs then match exactly)."""
-    logger: Literal["csv", "tensorboard"] = "csv"
+    logger: Literal["csv", "tensorboard", "mlflow", "wandb"] = "csv"
     """``metrics.csv`` and ``steps.csv`` are always written; ``tensorboard`` also writes TensorBoard
     event files to ``RUN/tensorboard/`` (needs the ``tensorboard`` package)."""
     num_workers: int | None = Field(None, ge=0)

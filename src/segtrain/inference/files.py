@@ -96,7 +96,7 @@ def predict_files(predictor: Predictor, files: list[Path], out: Path, probabilit
     written = []
     for file in files:
         if file in streamed:  # a TIFF too large for memory: by windows, into TIFF masks
-            written.append(predict_large(predictor, file, out, probabilities, values))
+            written.append(predict_large(predictor, file, out, probabilities, values, nan_as=nan_as))
             logger.info(f"{file} -> {written[-1]}")
             continue
         logits = predictor.logits(read_image(file, nan_as, PREDICT_NONFINITE_FIX))  # NaN/inf: refused unless nan_as

@@ -39,6 +39,7 @@ import torch
 
 from segtrain.data.headers import header_lie, not_regular
 from segtrain.data.normalize import STD_FLOOR
+from segtrain.data.readers import PREDICT_NONFINITE_FIX
 from segtrain.data.windows import (  # ImageWindows, channel_stats, open_windows are used through here too
     STRIP_BYTES,
     TIFF_SUFFIXES,
@@ -236,9 +237,11 @@ def stream_logits(network: Network, windows: ImageWindows, sink, tiles_per_batch
 
 def predict_large(
     predictor, path: Path | str, out: Path | str, probabilities: bool = False, values: dict | None = None,
-    tiles_per_batch: int = TILES_PER_BATCH,
+    tiles_per_batch: int = TILES_PER_BATCH, nan_as: float | None = None,
 ) -> Path:
     """Predict one large TIFF by rows of tiles and write its masks as TIFFs; returns the (first) mask written.
+
+    NaN and infinite pixels are refused (naming ``--nan-as``) unless ``nan_as`` says what to read them as.
 
     Parameters
     ----------
@@ -256,6 +259,7 @@ def predict_large(
     if path.resolve() in ((out / f"{path.stem}.tif").resolve(), (out / f"{path.stem}.tiff").resolve()):
         raise UserError(f"{path}: its mask would be written over it ({out / path.name}); pass another output folder")
     windows = open_windows(path)
+    windows.nan_as, windows.nonfinite_fix = nan_as, PREDICT_NONFINITE_FIX
     out.mkdir(parents=True, exist_ok=True)
     try:
         height, width, _ = windows.shape

@@ -6,7 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from segtrain.config.io import load_config, read_csv, read_plan_file, read_run_split, read_text
+from segtrain.config.io import (
+    load_config,
+    read_csv,
+    read_plan_file,
+    read_run_split,
+    read_text,
+)
 from segtrain.diagnosis.doctor import diagnose, format_findings
 from segtrain.diagnosis.findings import write_findings
 from segtrain.diagnosis.history import RunHistory

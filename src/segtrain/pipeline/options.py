@@ -108,8 +108,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("num_nodes", "train.num_nodes", "--num-nodes", "Machines taking part (torchrun or SLURM start them)."),
     Option("strategy", "train.strategy", "--strategy",
            "auto (ddp for several processes), ddp, or ddp_fork (CPU, notebooks)."),
-    Option("logger", "train.logger", "--logger", "csv (metrics.csv and steps.csv, always written) or tensorboard "
-                                                 "(also event files in RUN/tensorboard; needs the tensorboard package).",
+    Option("logger", "train.logger", "--logger", "csv (metrics.csv and steps.csv, always written), tensorboard "
+                                                 "(also RUN/tensorboard), mlflow (MLFLOW_TRACKING_URI, default a file "
+                                                 "store in RUN/mlruns) or wandb (offline into RUN/wandb unless "
+                                                 "WANDB_MODE=online); each needs its package.",
            param="logger_name"),
     Option("num_workers", "train.num_workers", "--workers", "Loader processes that prepare patches while the step "
                                                            "runs (planned from the cores; 0: the main process)."),

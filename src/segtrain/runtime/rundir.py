@@ -15,7 +15,9 @@
     RUN/checkpoints/best.ckpt, last.ckpt
     RUN/evaluation.json  test scores
     RUN/report.html, plots/   the report and its figures
+    RUN/refinement.json  test-time flips and post-processing tried on validation, and what was kept
     RUN/tensorboard/     event files (``train.logger: tensorboard``)
+    RUN/mlruns/, wandb/  the default stores of ``train.logger: mlflow`` and ``wandb``
 
 :class:`RunDir` names every one of them; no other module spells these names.
 """
@@ -218,6 +220,11 @@ class RunDir:
         return self.path / "tensorboard"
 
     @property
+    def mlruns(self) -> Path:
+        """The default MLflow file store of ``--logger mlflow``."""
+        return self.path / "mlruns"
+
+    @property
     def histories(self) -> dict[str, Path]:
         """The recorded histories by role, as the diagnosis reads them (``RunHistory.load``)."""
         return {"metrics": self.metrics, "steps": self.steps, "grads": self.grads, "events": self.events}
@@ -226,12 +233,18 @@ class RunDir:
     def files(self) -> tuple[Path, ...]:
         """Every file of the run folder outside ``checkpoints/``, ``plots/`` and ``tensorboard/``."""
         return (self.config, self.plan, self.split, self.metrics, self.evaluation, self.refinement,
-                self.lr_find_csv, self.lr_find_png, self.steps, self.grads, self.events, self.findings, self.command, self.report)
+                self.lr_find_csv, self.lr_find_png, self.steps, self.grads, self.events, self.findings, self.command,
+                self.report)
 
     @property
     def entries(self) -> tuple[str, ...]:
         """The names of every entry a run puts in its folder (what ``--overwrite`` may remove)."""
-        return (*(file.name for file in self.files), self.checkpoints.name, self.plots.name, self.tensorboard.name)
+        return (*(file.name for file in self.files), *(folder.name for folder in self.folders))
+
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        """The folders a run may create in its folder."""
+        return (self.checkpoints, self.plots, self.tensorboard, self.mlruns, self.path / "wandb")
 
     @classmethod
     def create(cls, path: Path | str, overwrite: bool = False) -> "RunDir":
@@ -244,7 +257,7 @@ class RunDir:
         existed = run.checkpoints.exists() or run.config.exists()
         claim(run.path, "train", run.entries, keep=lambda: any(run.checkpoints.glob("*.ckpt")))
         if existed:
-            for folder in (run.checkpoints, run.plots, run.tensorboard):
+            for folder in run.folders:
                 shutil.rmtree(folder, ignore_errors=True)
             for file in run.files:
                 file.unlink(missing_ok=True)
