@@ -42,7 +42,9 @@ CASES = {
          "detail": "validation Dice did not improve for 20 validations", "best_epoch": 25, "best_score": 0.888,
          "patience": 20, "monitor": "val/dice"}]),
     "training stopped for a reason the detectors do not know": RunHistory(epochs=epochs(3), events=[
-        {"kind": "stop", "step": 30, "epoch": 3, "reason": "interrupted", "detail": "Ctrl-C"}]),
+        {"kind": "stop", "step": 30, "epoch": 3, "reason": "cancelled", "detail": "a stopper of your own"}]),
+    "Ctrl-C at step 42, nothing ran after it": RunHistory(epochs=epochs(3), steps=[{"step": k} for k in range(1, 43)],
+        events=[{"kind": "interrupted", "step": 42, "epoch": 4, "checkpoint_saved": True}]),
     "the budget was used (a normal end)": RunHistory(epochs=epochs(3), events=[
         {"kind": "stop", "step": 30, "epoch": 3, "reason": "budget", "detail": "the wall-clock budget was used"}]),
 }

@@ -74,6 +74,6 @@ def test_unreadable_plan_file_is_a_user_error(planned, tmp_path):
     bad = tmp_path / "plan.json"
     bad.write_text("[1, 2]")
     result = run_cli("train", data, "--plan", bad, "--out", tmp_path / "run")
-    assert result.returncode == 2 and "not a plan written by 'segtrain plan'" in result.stderr
+    assert result.returncode == 2 and "plan.json: holds a list at the top" in result.stderr
     result = run_cli("train", data, "--plan", tmp_path / "missing.json", "--out", tmp_path / "run")
     assert result.returncode == 2 and "no such plan file" in result.stderr
