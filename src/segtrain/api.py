@@ -18,7 +18,7 @@ from segtrain.data.check.dataset import check_dataset
 from segtrain.data.check.report import CheckReport
 from segtrain.data.convert import convert_instances as _convert_instances
 from segtrain.errors import UserError
-from segtrain.pipeline.doctor import doctor_run
+from segtrain.pipeline.doctor import check_run_files, doctor_run
 from segtrain.pipeline.options import BY_NAME as OPTIONS_BY_NAME
 from segtrain.pipeline.options import OPTIONS, nested_overrides
 from segtrain.pipeline.options import finite as finite_option
@@ -241,6 +241,8 @@ def report(run: Path | str, device: str = "auto") -> Path:
     """Build ``RUN/report.html`` (and ``RUN/plots/``) from the run folder alone; returns its path."""
     from segtrain.reporting.html import build_report
 
+    if Path(run).is_dir():
+        check_run_files(RunDir(Path(run)))  # a damaged run file: one line naming it, before any figure
     return build_report(Path(run), device=_device(run, device))
 
 

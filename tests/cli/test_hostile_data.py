@@ -427,7 +427,7 @@ def test_predict_refusing_a_later_image_leaves_nothing_behind(tmp_path, cli):
     assert _snapshot(tmp_path) == before and not (tmp_path / "pred").exists()
 
 
-def test_predict_by_windows_refuses_nan_or_reads_it_as_told(tmp_path, monkeypatch):
+def test_predict_by_windows_refuses_nan_or_reads_it_as_told(tmp_path, monkeypatch, caplog):
     """A TIFF too large for memory is read by windows: the same refusal, and --nan-as works there too."""
     from segtrain import api
     from segtrain.errors import UserError
@@ -435,8 +435,9 @@ def test_predict_by_windows_refuses_nan_or_reads_it_as_told(tmp_path, monkeypatc
 
     monkeypatch.setattr(large, "MEMORY_FRACTION", 1e-12)  # every TIFF is predicted by windows
     run, image = _tiny_run(tmp_path), _nan_image(tmp_path)
-    with pytest.raises(UserError, match="scan.tif: .*NaN or infinite.*--nan-as"):
+    with caplog.at_level("INFO", logger="segtrain"), pytest.raises(UserError, match="scan.tif: .*NaN or infinite.*--nan-as"):
         api.predict(run, [image], tmp_path / "pred")
+    assert not [r for r in caplog.records if "by windows" in r.getMessage()]  # refused before saying anything
     assert not (tmp_path / "pred").exists()
     written = api.predict(run, [image], tmp_path / "pred", nan_as=0.0)
     assert [p.name for p in written] == ["scan.tif"]

@@ -22,7 +22,8 @@ def trained(tmp_path_factory):
     data, run = root / "data", root / "run"
     assert run_cli("synth", "horizon", data, "--n", "14", "--size", "48", "--seed", "1").returncode == 0
     (root / "tiny.yaml").write_text(TINY)
-    result = run_cli("train", data, "--out", run, "--epochs", "2", "--batch-size", "4", "--config", root / "tiny.yaml")
+    result = run_cli("train", data, "--out", run, "--epochs", "2", "--batch-size", "4", "--config", root / "tiny.yaml",
+                     "--json")
     assert result.returncode == 0, result.stderr
     return root, data, run, result
 
@@ -74,6 +75,18 @@ def test_flips_and_post_processing_are_chosen_on_validation_and_saved(trained):
     meta = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)["segtrain"]
     assert meta["tta"] == refinement["tta"] and meta["postprocess"] == refinement["steps"]
     assert "validated on 2 images" in result.stderr
+
+
+def test_train_and_predict_json_is_one_object_saying_what_was_written(trained, tmp_path):
+    _, data, run, result = trained
+    record = json.loads(result.stdout)  # the whole of stdout is one object
+    assert record["run"] == str(run) and record["epochs"] == 2
+    assert {"config.yaml", "plan.json", "checkpoints/best.ckpt", "evaluation.json", "report.html"} <= set(record["written"])
+    assert record["evaluation"]["n_images"] == 2 and isinstance(record["findings"], list)
+    predicted = run_cli("predict", run, data / "images", "--out", tmp_path / "pred", "--json")
+    assert predicted.returncode == 0, predicted.stderr
+    masks = json.loads(predicted.stdout)["masks"]
+    assert len(masks) == 14 and all(Path(m).exists() for m in masks)
 
 
 def test_checkpoint_is_safe_to_load_and_carries_config(trained):

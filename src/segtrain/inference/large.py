@@ -66,6 +66,9 @@ from segtrain.runtime.env import available_memory_bytes
 
 logger = logging.getLogger("segtrain")
 
+SCAN_ROWS = 256
+"""Rows read at a time when a float image too large for memory is first scanned for NaN and infinities."""
+
 MEMORY_FRACTION = 0.5
 """An image is streamed when the in-memory path would need more than this share of the memory
 available (the rest is left to the network's activations, the writers and other programs)."""
@@ -260,9 +263,12 @@ def predict_large(
         raise UserError(f"{path}: its mask would be written over it ({out / path.name}); pass another output folder")
     windows = open_windows(path)
     windows.nan_as, windows.nonfinite_fix = nan_as, PREDICT_NONFINITE_FIX
-    out.mkdir(parents=True, exist_ok=True)
     try:
         height, width, _ = windows.shape
+        if windows.dtype.kind == "f" and nan_as is None:  # refused before any line or file, not half-way
+            for start in range(0, height, SCAN_ROWS):
+                windows.rows(start, min(height, start + SCAN_ROWS))
+        out.mkdir(parents=True, exist_ok=True)
         logger.info(f"{path}: {width}x{height} is too large to predict in memory; reading it by windows, "
                     f"writing TIFF masks row by row")
         writer = _Writer(predictor, out, path.stem, height, width, values or {}, probabilities)
