@@ -81,3 +81,19 @@ def test_unknown_format_and_foreign_output_are_refused(tmp_path):
     with pytest.raises(segtrain.UserError, match="not written by segtrain"):
         segtrain.export(run, format="torchscript", out=mine)
     assert mine.read_text() == "user's file"
+
+
+def test_the_exported_tiles_are_predicts_tiles_away_from_the_last_row_and_column(tmp_path):
+    run = _run(tmp_path, 1.0, "full", False)
+    segtrain.export(run, format="torchscript")
+    loaded = torch.jit.load(str(run / "model.pt"))
+    predictor = Predictor.from_checkpoint(run / "checkpoints" / "best.ckpt")
+    predictor.bf16 = False
+    image = np.random.default_rng(5).random((203, 262, 3)).astype(np.float32) * 255  # patch 64: 5 x 6 tiles
+    with torch.inference_mode():
+        exported = loaded(torch.from_numpy(np.moveaxis(image, -1, 0)[None].copy()))
+    reference = predictor.logits(image)
+    # predict moves its last tiles back to end on the last pixel; above and left of them both use the same tiles
+    assert torch.allclose(exported[..., :203 - 64, :262 - 64], reference[..., :203 - 64, :262 - 64], atol=1e-4)
+    agree = (exported.argmax(1) == reference.argmax(1)).float().mean()
+    assert agree > 0.9

@@ -62,7 +62,8 @@ def metadata(predictor: Predictor, fmt: str) -> dict:
         "output": {"name": "logits", "layout": "NCHW", "channels": int(predictor.model.head.out_channels)},
         "inside": ["per-image, per-channel z-score (std floor 1e-6)",
                    f"resize to the input scale {predictor.scale!r} (bilinear, antialiased)",
-                   f"reflect padding to a multiple of {predictor.model.multiple}", "the U-Net",
+                   f"overlapping tiles of {predictor.patch} px (overlap {predictor.overlap}), replicate-padded to "
+                   "whole steps, through the U-Net as one batch, blended with Gaussian weights",
                    "the mean over the test-time flips the run kept (test_time_flips)",
                    "crop, and bilinear resize of the logits back to the input size"],
         "mode": predictor.mode,
@@ -74,7 +75,7 @@ def metadata(predictor: Predictor, fmt: str) -> dict:
         "patch_size": predictor.patch,
         "segtrain_predict": {"tiles": predictor.patch, "overlap": predictor.overlap, "blending": "gaussian",
                              "postprocess": predictor.postprocess,
-                             "note": "segtrain predict tiles the image; the exported file takes it whole"},
+                             "note": "the exported file tiles as predict does, except that its last tiles see replicate padding"},
         "test_time_flips": ([list(v) for v in predictor.views[1:]] if predictor.tta else []),
         "num_classes": int(meta["num_classes"]),
         "class_values": {str(k): v for k, v in (values or {}).items()},
@@ -105,7 +106,7 @@ def export_run(run, predictor: Predictor, fmt: str, out: Path, images: list[np.n
     """Write ``out`` (and ``out.json``) in ``fmt``, check parity on ``images``; remove both if it fails."""
     flips = [list(view) for view in predictor.views[1:]] if predictor.tta else []
     graph = WholeImageNetwork(Core(predictor.model), predictor.model.multiple, predictor.scale,
-                              predictor.patch, flips).eval().float()
+                              predictor.patch, flips, predictor.overlap).eval().float()
     predictor.model.float()
     example = torch.zeros(1, predictor.in_channels, EXAMPLE_SIDE, EXAMPLE_SIDE)
     info = metadata(predictor, fmt)
@@ -134,7 +135,7 @@ def _write(graph: torch.nn.Module, example: torch.Tensor, fmt: str, path: Path, 
         with torch.no_grad():
             traced = torch.jit.trace(graph.core, example)  # the U-Net: convolutions only, any multiple size
             scripted = torch.jit.script(WholeImageNetwork(traced, graph.multiple, _scale(graph), graph.patch,
-                                                          graph.flips))
+                                                          graph.flips, graph.overlap))
         scripted.save(str(path), _extra_files={"segtrain.json": json.dumps(info)})
         loaded = torch.jit.load(str(path))
 

@@ -6,8 +6,10 @@ in any range, and returns logits ``(1, K, H, W)`` at its size:
 1. each channel is z-scored over the image, as :func:`segtrain.data.normalize.normalize` does;
 2. the image is resized to the run's input scale (bilinear with antialiasing, as training resized it):
    a factor, ``fit`` (its long side to the patch) or ``fill`` (the square patch);
-3. it is padded (reflect) at the bottom and right to a multiple of the network's
-   :attr:`~segtrain.models.unet.UNet.multiple`, run through the network, and cropped back;
+3. it is cut into overlapping tiles of the training patch, as ``predict`` cuts it (the step
+   ``int(patch * (1 - overlap))``; an axis shorter than a tile padded on both sides), the tiles go
+   through the network as one batch, and their logits are blended with MONAI's Gaussian weights
+   (:func:`~segtrain.inference.tiling.gaussian_weight`);
 4. with test-time flips (when the run kept them), steps 3 is repeated on each mirrored view, its
    logits mirrored back and averaged, as ``predict`` does;
 5. the logits are resized (bilinear) back to ``H x W``.
@@ -27,6 +29,7 @@ from torch.nn import functional as F
 
 from segtrain.data.normalize import STD_FLOOR
 from segtrain.data.rescale import FILL, FIT
+from segtrain.inference.tiling import gaussian_weight
 
 
 class Core(nn.Module):
@@ -50,8 +53,12 @@ class WholeImageNetwork(nn.Module):
     flips: List[List[int]]
     """TorchScript needs the type of a list that may be empty (no ``from __future__ import annotations`` here)."""
 
-    def __init__(self, core: nn.Module, multiple: int, scale, patch: int, flips: Optional[List[List[int]]] = None):
+    def __init__(self, core: nn.Module, multiple: int, scale, patch: int, flips: Optional[List[List[int]]] = None,
+                 overlap: float = 0.25):
         super().__init__()
+        self.overlap = float(overlap)
+        self.step = max(int(patch * (1 - overlap)), 1)
+        self.register_buffer("weight", gaussian_weight(patch, patch).reshape(1, 1, patch, patch))
         self.flips = [list(f) for f in flips or []]
         """Test-time flips (dimensions of each mirrored view besides the image itself), as ``predict`` uses them."""
         self.core = core
@@ -86,7 +93,19 @@ class WholeImageNetwork(nn.Module):
         return logits
 
     def _padded(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of ``x`` ``(1, C, h, w)``: overlapping tiles through the network, blended by Gaussian weights."""
         h, w = x.shape[-2], x.shape[-1]
-        x = F.pad(x, (0, (self.multiple - w % self.multiple) % self.multiple,
-                      0, (self.multiple - h % self.multiple) % self.multiple), mode="reflect")
-        return self.core(x)[:, :, :h, :w]
+        p, step = self.patch, self.step
+        top, left = max(p - h, 0) // 2, max(p - w, 0) // 2
+        bottom = max(p - h, (step - (h - p) % step) % step) - top
+        right = max(p - w, (step - (w - p) % step) % step) - left
+        x = F.pad(x, (left, right, top, bottom), mode="replicate")
+        height, width = x.shape[-2], x.shape[-1]
+        columns = F.unfold(x, p, stride=step)  # (1, C * p * p, tiles)
+        count = columns.shape[-1]
+        tiles = columns.transpose(1, 2).reshape(count, x.shape[1], p, p)
+        logits = self.core(tiles) * self.weight  # (tiles, K, p, p)
+        k = logits.shape[1]
+        blended = F.fold(logits.reshape(count, k * p * p).transpose(0, 1)[None], (height, width), p, stride=step)
+        weights = F.fold(self.weight.reshape(1, p * p, 1).expand(1, p * p, count), (height, width), p, stride=step)
+        return (blended / weights)[:, :, top:top + h, left:left + w]

@@ -51,13 +51,14 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _system_reason(path: Path) -> str | None:
+def _system_reason(path: Path, folder: bool = True) -> str | None:
+    """Why ``path`` may not be written (``folder``: it is the output; else it holds the output files)."""
     home = resolved(Path.home())
-    if path == home:
+    if path == home and folder:
         return "is your home folder itself"
-    exact = {resolved(p) for p in _EXACT} | {Path(path.anchor)}
+    exact = {resolved(p) for p in _EXACT} | {Path(path.anchor)} if folder else {Path(path.anchor)}
     if path in exact:
-        return "is a system folder"
+        return "is a system folder" if folder else f"lies in the system folder {path}"
     for tree in map(resolved, _TREES):
         if _inside(path, tree) and not _inside(path, home) and not any(_inside(path, resolved(p)) for p in _OPEN):
             return f"lies in the system folder {tree}"
@@ -141,7 +142,7 @@ def guard_output(path: Path | str, *, kind: str = "folder", datasets: Iterable =
     """
     real = resolved(path)
     names = None if names is None else list(names)
-    reason = _system_reason(real if kind != "file" else real.parent)
+    reason = _system_reason(real, folder=True) if kind != "file" else _system_reason(real.parent, folder=False)
     home = resolved(Path.home())
     if reason is not None and not (kind != "folder" and home in (real, real.parent)):
         _refuse(path, reason, flag)
