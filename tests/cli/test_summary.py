@@ -68,6 +68,15 @@ def test_summary_without_evaluation_points_to_findings(tmp_path, console):
     assert f"1 above; details: segtrain doctor {result.run}" in text  # warnings and errors only
 
 
+def test_a_warning_said_during_training_is_not_followed_by_no_problems_found(tmp_path, console):
+    passed = Finding(code="unstable_validation", severity="info", fix="f",
+                     message="during training (epoch 4): validation Dice swung; by the end of training it no longer showed")
+    print_summary(_result(tmp_path, findings=[passed]))
+    text = console()
+    assert "no problems found" not in text
+    assert "warned during training (unstable_validation), no longer by the end" in text
+
+
 def test_quiet_prints_no_summary(tmp_path, console):
     logging.getLogger("segtrain").setLevel(logging.WARNING)
     print_summary(_result(tmp_path))

@@ -39,8 +39,14 @@ def summary_tables(result) -> list:
     if result.report is not None:
         run.add_row("report", str(result.report))
     problems = [f for f in result.findings if f.severity in ("warning", "error")]
-    run.add_row("findings", f"{len(problems)} above; details: segtrain doctor {result.run}" if problems
-                else f"no problems found; segtrain doctor {result.run} tells more")
+    passed = [f.code for f in result.findings if f.severity == "info" and f.message.startswith("during training")]
+    if problems:
+        said = f"{len(problems)} above; details: segtrain doctor {result.run}"
+    elif passed:
+        said = f"warned during training ({', '.join(passed)}), no longer by the end; segtrain doctor {result.run}"
+    else:
+        said = f"no problems found; segtrain doctor {result.run} tells more"
+    run.add_row("findings", said)
     tables = [run]
     if evaluation is not None:
         classes = Table(box=box.SIMPLE_HEAD, title="test split, per class (pooled over pixels)",

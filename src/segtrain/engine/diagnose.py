@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import logging
 from pathlib import Path
 
@@ -21,6 +23,8 @@ class EpochDiagnosis(Callback):
         self.histories, self.meta = histories, meta
         self.said: dict[str, str] = {}
         """Code -> severity of the findings already printed."""
+        self.shown: dict[str, object] = {}
+        """Code -> the finding as printed (and the epoch it was printed at, in ``epoch``)."""
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
@@ -28,4 +32,5 @@ class EpochDiagnosis(Callback):
         for finding in diagnose_run(self.histories, self.meta):
             if finding.severity in ("warning", "error") and self.said.get(finding.code) != finding.severity:
                 self.said[finding.code] = finding.severity
+                self.shown[finding.code] = replace(finding, epoch=finding.epoch or trainer.current_epoch + 1)
                 logger.warning(finding.format())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
@@ -155,7 +155,7 @@ def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: di
                            epochs=trainer.current_epoch, steps=trainer.global_step, seconds=seconds,
                            stopped_by="", rank_zero=False)
     _after_training(run, resolved, spec, record.mode, val_samples, plan)
-    findings = _findings(run, record, diagnosis.said)
+    findings = _findings(run, record, diagnosis)
     best_score = trainer.checkpoint_callback.best_model_score
     return TrainResult(
         run=run.path,
@@ -229,12 +229,20 @@ def _best_epoch(trainer) -> int | None:
         return None
 
 
-def _findings(run, record: RunRecord, said: dict[str, str]) -> list:
-    """Diagnose the finished run from its histories; print what was not said yet; write ``findings.json``."""
+def _findings(run, record: RunRecord, diagnosis: EpochDiagnosis) -> list:
+    """Diagnose the finished run from its histories; print what was not said yet; write ``findings.json``.
+
+    A warning printed during training that the whole history no longer shows (validation that swung
+    early and then settled) stays in the list as ``info``, so the summary never says "no problems
+    found" after a warning."""
+    said = diagnosis.said
     findings = diagnose_run(run.histories, record.diagnosis_facts())
+    final = {f.code for f in findings}
+    findings += [replace(f, severity="info", message=f"during training (epoch {f.epoch}): {f.message}; by the end "
+                         "of training it no longer showed") for code, f in diagnosis.shown.items() if code not in final]
     write_findings(run.findings, findings)
     for finding in findings:
-        if said.get(finding.code) == finding.severity:
+        if said.get(finding.code) == finding.severity or finding.code not in final:  # said already
             continue
         if finding.severity in ("warning", "error"):
             logger.warning(finding.format())
