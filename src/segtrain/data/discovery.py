@@ -59,6 +59,9 @@ class Sample:
     labels: tuple[tuple[str, Path], ...] = ()
     """Multilabel masks stored one file per label (``masks/<stem>_<label>.png``): ``(label, path)``
     pairs sorted by label; ``mask`` is then the first of them. Empty for one mask per image."""
+    roi: Path | None = None
+    """The image's region of interest (a mask whose nonzero pixels count; DRIVE's field of view), or None
+    when the whole image counts. Pixels outside it are ignored in training and scoring."""
 
 
 @dataclass
