@@ -62,6 +62,12 @@ class Sample:
     roi: Path | None = None
     """The image's region of interest (a mask whose nonzero pixels count; DRIVE's field of view), or None
     when the whole image counts. Pixels outside it are ignored in training and scoring."""
+    page: int | None = None
+    """For a multi-page TIFF read one page per image: the page (0-based) of ``image`` and ``mask`` this
+    sample is; None for an ordinary file."""
+    instances: tuple[Path, ...] = ()
+    """Per-instance masks (one file per object, as the Data Science Bowl 2018 ships them): every file is
+    one object, merged into the sample's semantic mask when it is read; ``mask`` is then the first of them."""
 
 
 @dataclass
