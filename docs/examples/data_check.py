@@ -147,6 +147,10 @@ with tempfile.TemporaryDirectory() as tmp:
         show("check", "ignore")
         report = segtrain.check("ignore")
         print(f"report: num_classes {report.num_classes}, label_mapping {report.label_mapping}")
+        show("check", "ignore", "--ignore-index", "255")
+        report = segtrain.check("ignore", ignore_index=255)
+        print(f"report: num_classes {report.num_classes}, label_mapping {report.label_mapping}, "
+              f"class_pixels {report.class_pixels}, ignored_pixels {report.ignored_pixels}")
 
         print()
         print("6. 0/255 masks saved as JPEG (quality 75)")

@@ -17,16 +17,19 @@ from segtrain.config import load_config
 from segtrain.data.check.dataset import check_dataset
 from segtrain.data.check.report import CheckReport
 from segtrain.data.convert import convert_instances as _convert_instances
+from segtrain.data.layouts import LayoutOptions
 from segtrain.errors import UserError
 from segtrain.pipeline.doctor import check_run_files, doctor_run
 from segtrain.pipeline.options import BY_NAME as OPTIONS_BY_NAME
 from segtrain.pipeline.options import OPTIONS, nested_overrides
 from segtrain.pipeline.options import finite as finite_option
+from segtrain.pipeline.task import is_denoise_run
 from segtrain.runtime.outputs import claim, guard_output, write_marker
 from segtrain.runtime.ranks import rank
 from segtrain.runtime.rundir import RunDir, created_mark, output_error, remove_created, write_json
 from segtrain.synthetic.horizon import check_args as check_horizon_args
 from segtrain.synthetic.horizon import synthesize_horizon
+from segtrain.synthetic.noisy import check_noisy_args, synthesize_noisy
 
 logger = logging.getLogger("segtrain")
 
@@ -72,9 +75,24 @@ def synth(out: Path | str, n: int = 200, size: int = 256, seed: int = 0, classes
     return Path(out)
 
 
-def check(data: Path | str, num_classes: int | None = None) -> CheckReport:
-    """Check a dataset folder in one pass; returns a ``CheckReport`` (``report.ok`` tells)."""
-    return check_dataset(data, num_classes=num_classes)
+def synth_noisy(out: Path | str, n: int = 40, size: int = 256, seed: int = 0, sigma: float = 25.0,
+                poisson: float | None = None) -> Path:
+    """Write ``n`` noisy gray images to ``out/images`` and their clean originals to ``out/clean``; returns ``out``."""
+    check_noisy_args(n, size, seed, sigma, poisson)
+    guard_output(out, names=("images", "clean"), flag="OUT")
+
+    def work():
+        claim(out, "synth noisy", ("images", "clean"))
+        synthesize_noisy(out, n=n, size=size, seed=seed, sigma=sigma, poisson=poisson)
+
+    _undone_on_refusal(work)
+    return Path(out)
+
+
+def check(data: Path | str, num_classes: int | None = None, ignore_index: int | None = None, **layout) -> CheckReport:
+    """Check a dataset folder in one pass; returns a ``CheckReport`` (``report.ok`` tells). ``ignore_index``: a raw
+    mask value to ignore (not a class); ``layout``: ``images``, ``masks``, ``mask_pattern``, ``roi`` (LayoutOptions)."""
+    return check_dataset(data, num_classes=num_classes, ignore_index=ignore_index, layout=LayoutOptions(**layout))
 
 
 def convert_instances(data: Path | str, out: Path | str, to: str = "semantic") -> dict[str, Any]:
@@ -106,22 +124,30 @@ def plan(data: Path | str, out: Path | str | None = None, *, config=None, **opti
     """Check, split and plan without training; returns the ``TrainingPlan``.
 
     With ``out``, the plan is written there as JSON, with the range test's ``lr_find.csv`` and
-    ``lr_find.png`` beside it. ``options`` are the same as :func:`train`'s.
+    ``lr_find.png`` beside it. ``options`` are the same as :func:`train`'s; with ``race=True`` the
+    budget race runs alone (its record, ``race.json``, beside ``out``) and the plan keeps the winner.
     """
     from segtrain.pipeline.prepare import make_plan, prepare, write_lr_curve
+    from segtrain.pipeline.race import race_alone
 
     names = [] if out is None else [Path(out).name, RunDir(Path()).lr_find_csv.name, RunDir(Path()).lr_find_png.name]
+    if out is not None and options.get("race"):
+        names.append(RunDir(Path()).race.name)
     if out is not None:
         out = Path(out)
         reads = _read_files(config, split=options.get("split"))
         for name in names:
             guard_output(out.parent / name, kind="file", datasets=[data], inputs=reads, flag="--out")
-    result = make_plan(prepare(data, config, options))
+    prepared = prepare(data, config, options)
+    result = make_plan(prepared)
+    race = race_alone(prepared, result) if prepared.cfg.train.race else None  # only when asked (--race)
     if out is not None:
         def work():
             claim(out.parent, "plan", names)
             write_json(out, result.to_dict())
             write_lr_curve(result, out.parent)
+            if race is not None:
+                write_json(out.parent / RunDir(Path()).race.name, race)
 
         _undone_on_refusal(work)
     return result
@@ -158,7 +184,8 @@ def lr_find(data: Path | str, out: Path | str = ".", *, config=None, **options) 
 
 
 def train(data: Path | str, out: Path | str, *, config=None, plan: Path | str | None = None, overwrite: bool = False,
-          progress: bool | None = None, verbose: bool = False, report: bool = True, **options) -> "TrainResult":
+          progress: bool | None = None, verbose: bool = False, report: bool = True, loggers: Sequence = (),
+          callbacks: Sequence = (), **options) -> "TrainResult":
     """Check, split, plan and train; returns where the run is and how it went.
 
     ``options`` (``epochs``, ``batch_size``, ``lr``, ``patch_size``, ``budget``, ``max_steps``,
@@ -168,13 +195,18 @@ def train(data: Path | str, out: Path | str, *, config=None, plan: Path | str | 
     planner. The run folder receives ``config.yaml``, ``plan.json``, ``split.json``,
     ``metrics.csv``, ``lr_find.csv``, ``plots/`` and ``checkpoints/``. With ``report`` (the
     default), the best checkpoint is then scored on the test split (``evaluation.json``) and
-    ``report.html`` is written: see :func:`finish`.
+    ``report.html`` is written: see :func:`finish`. ``loggers`` and ``callbacks``: your own Lightning
+    loggers and callbacks, added to the Trainer beside segtrain's (whose ``metrics.csv`` and ``steps.csv``
+    stay what ``doctor`` and the report read). ``init_from=RUN`` fine-tunes from a finished run.
     """
+    from segtrain.engine.trainer import UserHooks
     from segtrain.pipeline.run import finish, train_new
 
     if rank() == 0:  # the further processes of a multi-process run join the folder the first one made
         RunDir.check_free(out, overwrite, datasets=[data], inputs=_read_files(config, plan, options.get("split")))
-    result = _undone_on_refusal(lambda: train_new(data, out, config, plan, overwrite, progress, verbose, options))
+    hooks = UserHooks(tuple(loggers or ()), tuple(callbacks or ()))
+    result = _undone_on_refusal(lambda: train_new(data, out, config, plan, overwrite, progress, verbose, options,
+                                                  hooks))
     return finish(result) if report else result
 
 
@@ -194,10 +226,12 @@ def resume(run: Path | str, data: Path | str | None = None, *, config=None, prog
     finished run); any other option, a ``config`` or a ``data`` folder that differ from the run's
     are refused, since they would make a different run. ``report`` as for :func:`train`.
     """
+    from segtrain.pipeline.denoise import resume_denoise
     from segtrain.pipeline.resume import resume_run
     from segtrain.pipeline.run import finish
 
-    result = resume_run(run, data, config, progress, verbose, options)
+    result = resume_denoise(run, options, progress, verbose) if is_denoise_run(run) else \
+        resume_run(run, data, config, progress, verbose, options)
     return finish(result) if report else result
 
 
@@ -205,9 +239,12 @@ def evaluate(run: Path | str, data: Path | str | None = None, split: str = "test
              device: str = "auto") -> dict[str, Any]:
     """Score the run's best checkpoint on whole images of a split; writes ``evaluation.json``. ``device``:
     auto (the accelerator the run trained on, when present), cpu, cuda, cuda:N or mps."""
+    from segtrain.evaluation.denoise import evaluate_denoise
     from segtrain.evaluation.split import evaluate_run
 
     _guard_run_outputs(run, data)
+    if is_denoise_run(run):
+        return evaluate_denoise(RunDir.open(run).path, data, split, device=_device(run, device))
     return evaluate_run(run, data, split, device=_device(run, device))
 
 
@@ -234,23 +271,32 @@ def _guard_run_outputs(run: Path | str, data: Path | str | None) -> None:
 
 def doctor(run: Path | str) -> dict[str, Any]:
     """Findings about a run from its histories (also a killed run); writes ``findings.json``."""
+    if is_denoise_run(run):
+        from segtrain.pipeline.denoise import doctor_denoise
+
+        return doctor_denoise(run)
     return doctor_run(run)
 
 
 def report(run: Path | str, device: str = "auto") -> Path:
     """Build ``RUN/report.html`` (and ``RUN/plots/``) from the run folder alone; returns its path."""
+    from segtrain.reporting.denoise import build_denoise_report
     from segtrain.reporting.html import build_report
 
     if Path(run).is_dir():
         check_run_files(RunDir(Path(run)))  # a damaged run file: one line naming it, before any figure
+    if is_denoise_run(run):
+        return build_denoise_report(RunDir.open(run).path, device=_device(run, device))
     return build_report(Path(run), device=_device(run, device))
 
 
 def predict(run: Path | str, inputs: Sequence[Path | str], out: Path | str, probabilities: bool = False,
-            nan_as: float | None = None, device: str = "auto") -> list[Path]:
+            nan_as: float | None = None, device: str = "auto", as_input_range: bool = False) -> list[Path]:
     """Masks for images of any size by tiled inference: ``out/<stem>.png`` (and ``<stem>_prob.tif``); a TIFF
     too large for memory is predicted by windows into ``out/<stem>.tif`` (:mod:`segtrain.inference.large`).
-    An image with NaN or infinite pixels is refused unless ``nan_as`` (a finite number) says what to read them as."""
+    An image with NaN or infinite pixels is refused unless ``nan_as`` (a finite number) says what to read them as.
+    A denoising run writes ``out/<stem>.tif``, float32 (``as_input_range``: the input's 8/16-bit type)."""
+    from segtrain.inference.denoise import Denoiser, denoise_files
     from segtrain.inference.files import expand_inputs, predict_files
     from segtrain.inference.predictor import Predictor
 
@@ -258,6 +304,8 @@ def predict(run: Path | str, inputs: Sequence[Path | str], out: Path | str, prob
     files = expand_inputs(inputs)
     checkpoint = RunDir.open(run).checkpoint()
     guard_output(out, datasets=[p for p in map(Path, inputs) if p.is_dir()], inputs=[run, checkpoint], names=[])
+    if is_denoise_run(run):  # float32 (or the input's type) TIFFs of the denoised images
+        return denoise_files(Denoiser.from_checkpoint(checkpoint, _device(run, device)), files, Path(out), as_input_range)
     predictor = Predictor.from_checkpoint(checkpoint, _device(run, device))
     return _undone_on_refusal(lambda: predict_files(predictor, files, Path(out), probabilities, reads=[run],
                                                     nan_as=nan_as))
@@ -291,28 +339,41 @@ def demo(out: Path | str = "runs/demo", budget: str | float = "2m30s", n: int = 
 def load(run: Path | str, device: str = "auto"):
     """The run's network as a Python object: ``segtrain.load(RUN).predict(array)`` gives what ``predict``
     writes for that image (:class:`segtrain.inference.model.Model`)."""
+    from segtrain.inference.denoise import DenoiseModel
     from segtrain.inference.model import Model
 
-    return Model(run, device=device)
+    return DenoiseModel(run, device=device) if is_denoise_run(run) else Model(run, device=device)
 
 
 def export(run: Path | str, format: str = "onnx", out: Path | str | None = None) -> dict[str, Any]:
     """Write the run's network as ONNX or TorchScript (``out``, default ``RUN/model.onnx`` or ``.pt``) with
     ``<out>.json`` beside it; checked on the run's validation images before it is reported
-    (:mod:`segtrain.exporting.formats`). Returns the paths and the parity figures."""
+    (:mod:`segtrain.exporting.formats`). Returns the paths and the parity figures. ``bioimageio``: a
+    bioimage.io model package (``RUN/model.bioimageio.zip``) that bioimage.io's validator passed
+    (:mod:`segtrain.exporting.bioimage_package`; needs the ``bioimageio`` extra)."""
     from segtrain.exporting.formats import FORMATS, export_run, validation_images
     from segtrain.inference.predictor import Predictor, load_checkpoint
 
-    if format not in FORMATS:
-        raise UserError(f"--format {format!r}: choose {' or '.join(FORMATS)}")
+    if is_denoise_run(run):
+        raise UserError("export: denoising runs cannot be exported yet; use 'segtrain predict' or segtrain.load(RUN)")
+    if format not in (*FORMATS, "bioimageio"):
+        raise UserError(f"--format {format!r}: choose {', '.join(FORMATS)} or bioimageio")
+    if format == "bioimageio":
+        from segtrain.exporting.bioimage_package import require_bioimageio
+
+        require_bioimageio()  # the extra, before anything is read
     rundir = RunDir.open(run)
     checkpoint = rundir.checkpoint()
-    target = Path(out) if out is not None else rundir.path / f"model{FORMATS[format]}"
+    suffix = ".bioimageio.zip" if format == "bioimageio" else FORMATS[format]
+    target = Path(out) if out is not None else rundir.path / f"model{suffix}"
     predictor = Predictor(load_checkpoint(checkpoint), bf16=False)
     root = predictor.config.data.root
-    for name in (target, target.with_name(target.name + ".json")):
+    names = [target] if format == "bioimageio" else [target, target.with_name(target.name + ".json")]
+    for name in names:
         guard_output(name, kind="file", datasets=[root] if root else [], inputs=[checkpoint, rundir.config], flag="--out")
     images, source = validation_images(predictor, rundir)
+    if format == "bioimageio":
+        return _export_bioimageio(rundir, predictor, target, images, source)
 
     def work():
         claim(target.parent, "export", [target.name, target.name + ".json"])
@@ -322,3 +383,17 @@ def export(run: Path | str, format: str = "onnx", out: Path | str | None = None)
     logger.info(f"{exported.parity.describe()} ({source})")
     return {"path": str(exported.path), "metadata": str(exported.metadata), "format": format,
             "parity": exported.parity.to_dict(), "parity_images": source}
+
+
+def _export_bioimageio(rundir: RunDir, predictor, target: Path, images, source: str) -> dict[str, Any]:
+    """``export --format bioimageio``: the package, reported only once bioimage.io's validator passed it."""
+    from segtrain.exporting.bioimage_package import export_package
+
+    def work():
+        claim(target.parent, "export", [target.name])
+        return export_package(rundir, predictor, target, images)
+
+    path, parity, validator = _undone_on_refusal(work)
+    logger.info(f"{parity.describe()} ({source}); {path}: {validator}")
+    return {"path": str(path), "metadata": None, "format": "bioimageio", "parity": parity.to_dict(),
+            "parity_images": source, "validator": validator}

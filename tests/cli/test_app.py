@@ -12,6 +12,7 @@ from PIL import Image
 
 from helpers.cli import run_cli
 from helpers.datasets import make_dataset
+from helpers.layouts import drive
 
 
 def _assert_user_error(result, *fragments):
@@ -100,3 +101,52 @@ def test_bad_options_are_user_errors(tmp_path):
     _assert_user_error(run_cli("train", data, "--out", tmp_path / "r", "--patch-size", "100"), "multiple")
     _assert_user_error(run_cli("evaluate", tmp_path / "no-run"), "no-run")
     _assert_user_error(run_cli("synth", "horizon", tmp_path / "s", "--classes", "7"), "7")
+
+
+def _bordered_dataset(root: Path, n: int = 6, size: int = 32) -> Path:
+    """Masks of 0/1 with a 255 border around the object (VOC-like), gray images."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(3)
+    for k in range(n):
+        mask = np.zeros((size, size), np.uint8)
+        mask[8:20, 8 + k:20 + k] = 1
+        image = (mask * 150 + rng.integers(0, 60, mask.shape)).astype(np.uint8)
+        mask[7, 8 + k:20 + k] = 255
+        Image.fromarray(image).save(root / "images" / f"i{k}.png")
+        Image.fromarray(mask).save(root / "masks" / f"i{k}.png")
+    return root
+
+
+def test_check_with_an_ignore_index(tmp_path):
+    data = _bordered_dataset(tmp_path / "d")
+    plain = run_cli("check", data)
+    assert plain.returncode == 0 and "3 classes" in plain.stderr and "pass --ignore-index 255" in plain.stderr
+    result = run_cli("check", data, "--ignore-index", "255")
+    assert result.returncode == 0, result.stderr
+    assert "2 classes: OK" in result.stderr and "of pixels ignored: value 255" in result.stderr
+    report = json.loads(run_cli("check", data, "--ignore-index", "255", "--json").stdout)
+    assert report["label_mapping"] == {"0": 0, "1": 1, "255": 255} and report["ignored_pixels"] == 6 * 12
+
+
+@pytest.mark.slow
+def test_train_with_an_ignore_index(tmp_path):
+    data = _bordered_dataset(tmp_path / "d")
+    result = run_cli("train", data, "--out", tmp_path / "run", "--ignore-index", "255", "--budget", "10s",
+                     "--epochs", "2", "--batch-size", "2", "--no-lr-find", "--precision", "32", "--no-report",
+                     timeout=300)
+    assert result.returncode == 0, result.stderr
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert "ignore_index: 255" in config
+
+
+def test_cli_check_on_drive_prints_the_rule_and_the_field_of_view(tmp_path):
+    root = drive(tmp_path / "DRIVE")
+    result = run_cli("check", root)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    assert "pairing: paired by rule: <name>_training <-> <name>_manual1" in out
+    assert "(region of interest: training/mask/) [train]" in out
+    assert out.count("paired by rule: <name>_training") == 1  # the notice is not said twice
+    as_json = run_cli("check", root, "--json")
+    assert json.loads(as_json.stdout)["layout"]["split"].startswith("from the split folders")

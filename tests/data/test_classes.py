@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,42 @@ def test_snap_values_colours_and_jpeg_gap() -> None:
     far = np.array([0, gray, red, 100 * 65536 + 160 * 256])
     assert snap_values(far, np.array([1000, 1000, 1000, 5]), targets, True, 0.05) is None
     assert snap_values(far, np.array([1000, 1000, 1000, 5]), targets, True, 0.05, jpeg=True) is not None
+
+
+# --- label maps: ids that are not class indices, ignored values (issue 18) ---------------------------------
+
+def test_a_label_map_with_ignore_values(tmp_path: Path) -> None:
+    _write(tmp_path, '{"classes": {"road": 7, "sidewalk": 8}, "ignore": [0, 1, 255]}')
+    classes = read_class_file(tmp_path)
+    assert classes.names == ("road", "sidewalk") and classes.colour is False
+    assert classes.mapping == {7: 0, 8: 1} and classes.ignore == (0, 1, 255)
+    _write(tmp_path, '{"classes": {"bg": [0, 0, 0], "person": [192, 128, 128]}, "ignore": [[224, 224, 192]]}')
+    voc = read_class_file(tmp_path)
+    assert voc.colour and voc.ignore == (224 * 65536 + 224 * 256 + 192,)
+
+
+def test_a_cityscapes_list_of_ids_and_train_ids(tmp_path: Path) -> None:
+    _write(tmp_path, json.dumps([{"name": "unlabeled", "id": 0, "train_id": 255},
+                                 {"name": "road", "id": 7, "train_id": 0}, {"name": "sidewalk", "id": 8, "trainId": 1},
+                                 {"name": "parking", "id": 9, "train_id": 1},
+                                 {"name": "license plate", "id": 1, "train_id": -1}]))
+    classes = read_class_file(tmp_path)
+    assert classes.names == ("road", "sidewalk")
+    assert classes.mapping == {7: 0, 8: 1, 9: 1} and classes.ignore == (0, 1)
+    _write(tmp_path, json.dumps([{"name": "bg", "color": [0, 0, 0]}, {"name": "aeroplane", "color": [128, 0, 0]}]))
+    palette = read_class_file(tmp_path)  # no train ids: the entries are the classes in order
+    assert palette.colour and palette.names == ("bg", "aeroplane") and palette.mapping == {0: 0, 128 * 65536: 1}
+
+
+@pytest.mark.parametrize(("text", "what"), [
+    ('{"classes": {"a": 0, "b": 1}, "ignore": [1]}', "value 1 is both a class and ignored"),
+    ('{"classes": {"a": 0, "b": 1}, "other": 2}', 'has the key "other"; a label map holds "classes" and "ignore"'),
+    ('[{"name": "a", "id": 0, "train_id": 0}, {"name": "b", "id": 1, "train_id": 2}]', "train ids 0, 2 are not 0, 1"),
+    ('[{"name": "a", "id": 0}, {"id": 1}]', 'entry 1 needs a "name" and an "id"'),
+    ('[{"name": "a", "id": 0}, {"name": "b", "id": 0}]', "lists one id or colour twice"),
+])
+def test_bad_label_maps_raise_one_line(tmp_path: Path, text: str, what: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(UserError) as info:
+        read_class_file(tmp_path)
+    assert str(info.value).startswith(f"{path}: {what}") and "\n" not in str(info.value)

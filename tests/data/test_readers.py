@@ -140,8 +140,9 @@ def test_tiff_planar_is_transposed(tmp_path, rng, channels) -> None:
     else:
         tifffile.imwrite(tmp_path / "p.tif", planar, photometric="minisblack")
     img = read_image(tmp_path / "p.tif")
-    expected = np.moveaxis(planar, 0, -1)[..., : min(channels, 3)]
-    assert img.shape == (H, W, min(channels, 3)) and img.dtype == np.uint16
+    kept = channels if channels != 3 else 3  # 4 gray pages are 4 channels (pages are channels, none is alpha)
+    expected = np.moveaxis(planar, 0, -1)[..., :kept]
+    assert img.shape == (H, W, kept) and img.dtype == np.uint16
     np.testing.assert_array_equal(img, expected)
 
 
@@ -387,3 +388,74 @@ def test_content_must_match_the_suffix(tmp_path) -> None:
     Image.fromarray(np.full((8, 8), 9, np.uint8)).save(tmp_path / "b.jpg", format="PNG")
     with pytest.raises(ReadError, match=r"b\.jpg: holds PNG data but is named \.jpg; rename it to b\.png"):
         read_image(tmp_path / "b.jpg")
+
+
+# --- GIF, compressed TIFF, page stacks, 16-bit classes (issue 18) ------------------------------------------
+
+def test_gif_masks_and_images(tmp_path) -> None:
+    manual = np.zeros((H, W), np.uint8)
+    manual[5:9, 3:20] = 255  # DRIVE's 21_manual1.gif: vessels 255 on 0
+    Image.fromarray(manual).save(tmp_path / "21_manual1.gif")
+    mask = read_mask(tmp_path / "21_manual1.gif")
+    assert mask.dtype == np.uint8
+    np.testing.assert_array_equal(mask, manual)  # gray values, not the indices of GIF's reordered palette
+    image = read_image(tmp_path / "21_manual1.gif")
+    assert image.shape == (H, W, 1)
+    np.testing.assert_array_equal(image[..., 0], manual)
+
+
+@pytest.mark.parametrize("compression", ["lzw", "zstd", "deflate"])
+def test_compressed_tiff_is_read(tmp_path, rng, compression) -> None:
+    pytest.importorskip("imagecodecs")
+    data = rng.integers(0, 65536, size=(H, W), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "c.tif", data, compression=compression)
+    np.testing.assert_array_equal(read_image(tmp_path / "c.tif")[..., 0], data)
+    labels = (data % 3).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "m.tif", labels, compression=compression)
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.tif"), labels)
+
+
+@pytest.mark.parametrize(("compression", "name"), [("lzw", "LZW"), ("zstd", "ZSTD")])
+def test_a_missing_codec_is_named_not_called_corrupt(tmp_path, monkeypatch, compression, name) -> None:
+    pytest.importorskip("imagecodecs")
+    import types
+
+    import tifffile.tifffile as tt
+
+    tifffile.imwrite(tmp_path / "c.tif", np.zeros((H, W), np.uint8), compression=compression)
+    monkeypatch.setattr(tt, "imagecodecs", types.SimpleNamespace())  # as if imagecodecs were not installed
+    monkeypatch.setattr(tt.TIFF.DECOMPRESSORS, "_codecs", {})  # forget the decoders already looked up
+    with pytest.raises(ReadError) as info:
+        read_image(tmp_path / "c.tif")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'c.tif'}: {name} compression, a codec that is not installed (")
+    assert "pip install imagecodecs" in message and "corrupt" not in message and "\n" not in message
+
+
+def test_a_stack_of_up_to_four_pages_is_channels_and_a_page_reads_alone(tmp_path, rng) -> None:
+    pages = rng.integers(0, 255, size=(2, H, W), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "s.tif", pages, photometric="minisblack")
+    image = read_image(tmp_path / "s.tif")
+    assert image.shape == (H, W, 2)  # both pages kept: neither is alpha
+    np.testing.assert_array_equal(image, np.moveaxis(pages, 0, -1))
+    np.testing.assert_array_equal(read_image(tmp_path / "s.tif", page=1)[..., 0], pages[1])
+    np.testing.assert_array_equal(read_mask(tmp_path / "s.tif", page=0), pages[0])
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((5, H, W), np.uint8), photometric="minisblack")
+    with pytest.raises(ReadError, match="big.tif: unsupported multi-page TIFF of 5 pages with a one-page mask; up to 4"):
+        read_image(tmp_path / "big.tif")
+
+
+def test_16bit_png_mask_values_above_255_are_classes(tmp_path) -> None:
+    from segtrain.data.check.dataset import check_dataset
+
+    (tmp_path / "d" / "images").mkdir(parents=True)
+    (tmp_path / "d" / "masks").mkdir()
+    for k in range(2):
+        mask = np.zeros((H, W), np.uint16)
+        mask[:, 10:20], mask[:, 20:] = 300, 1000
+        Image.fromarray(mask).save(tmp_path / "d" / "masks" / f"m{k}.png")
+        Image.fromarray(np.full((H, W), 9, np.uint8)).save(tmp_path / "d" / "images" / f"m{k}.png")
+    report = check_dataset(tmp_path / "d")
+    assert report.ok, report.problems
+    assert report.label_mapping == {0: 0, 300: 1, 1000: 2}
+    assert report.class_pixels == [2 * H * 10] * 3

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from segtrain.data.split import load_split, random_split, resolve_split
+from segtrain.data.split import from_layout, load_split, random_split, resolve_split
 from segtrain.errors import UserError
 
 STEMS = [f"s{i:03d}" for i in range(100)]
@@ -52,3 +52,14 @@ def test_bad_split_files(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(UserError, match=message):
         load_split(path, ["a", "b"])
+
+
+def test_a_split_the_folders_leave_out_is_drawn_from_train():
+    stems = [f"a{i}" for i in range(10)]
+    split, drawn = from_layout(stems, {"train": stems[:8], "val": stems[8:]}, 0.15, 0.2, seed=0)
+    assert split["val"] == ["a8", "a9"] and len(split["test"]) == 2 and len(split["train"]) == 6
+    assert set(split["train"]) | set(split["test"]) == set(stems[:8])
+    assert drawn == " (2 test, seed 0)"
+    assert from_layout(stems, {"train": stems[:8], "val": stems[8:]}, 0.15, 0.2, seed=0) == (split, drawn)
+    with pytest.raises(UserError, match="give 1 training image"):
+        from_layout(stems[:3], {"train": stems[:1], "test": stems[1:3]}, 0.15, 0.15, seed=0)

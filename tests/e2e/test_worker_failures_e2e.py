@@ -19,14 +19,14 @@ def test_a_file_failing_in_a_worker_is_named(tmp_path, monkeypatch):
 
     data = make_dataset(tmp_path / "data", n=10, size=(32, 32), channels=1, classes=2, seed=5)
     broken = data / "images" / "img_003.png"
-    original = datamodule.read_image
+    original = datamodule.read_sample_image
 
-    def read_image(path):  # the file went bad after the check (a disk error, another program)
-        if path.name == broken.name:
+    def read_image(sample):  # the file went bad after the check (a disk error, another program)
+        if sample.image.name == broken.name:
             raise OSError("image file is truncated (7 bytes not processed)")
-        return original(path)
+        return original(sample)
 
-    monkeypatch.setattr(datamodule, "read_image", read_image)  # forked workers inherit it
+    monkeypatch.setattr(datamodule, "read_sample_image", read_image)  # forked workers inherit it
     config = tmp_path / "workers.yaml"
     config.write_text("model: {width: 4, depth: 2}\ntrain: {num_workers: 1}\n")
     with pytest.raises(UserError) as error:

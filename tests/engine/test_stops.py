@@ -101,3 +101,18 @@ def test_replan_without_a_schedule_or_before_the_first_step_does_nothing():
     replanned = []
     ScheduleReplan(clock, SimpleNamespace(replan=lambda *a: replanned.append(a))).on_train_epoch_end(_trainer(0), None)
     assert replanned == []
+
+
+def test_a_fresh_clock_on_a_continued_run_times_only_its_own_steps(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("segtrain.engine.stops.time.perf_counter", lambda: now[0])
+    monkeypatch.setattr("segtrain.engine.replan.time.perf_counter", lambda: now[0])
+    clock = BudgetStop(100.0, 5.0)
+    clock.fresh = True  # a budget race's winner going on from step 100
+    clock.on_train_start(_trainer(100), None)
+    assert clock.first_step == 100
+    now[0], clock.val_total = 150.0, 10.0  # 40 s of steps for the 20 steps since step 100: 2 s a step
+    replanned = []
+    ScheduleReplan(clock, SimpleNamespace(replan=lambda step, total: replanned.append((step, total)))) \
+        .on_train_epoch_end(_trainer(120, batches=10), None)
+    assert replanned == [(120, 140)]  # as from step 0 above: 20 more steps (not 120 steps in 40 s)

@@ -39,3 +39,25 @@ def test_budget_left_and_unknown_length(monkeypatch):
     budget.start = 100.0
     assert _bar(None).get_metrics(_trainer(3, [budget], estimated=math.inf), None) == {"run left": "50s"}
     assert _bar(None).get_metrics(_trainer(0, estimated=math.inf), None) == {}  # no step yet, no budget
+
+
+def test_users_loggers_and_callbacks_join_segtrains(tmp_path):
+    from lightning.pytorch import Callback
+    from lightning.pytorch.loggers import CSVLogger
+
+    from segtrain.config.schema import SegtrainConfig
+    from segtrain.engine.callbacks import EpochLog
+    from segtrain.engine.trainer import UserHooks, build_trainer
+    from segtrain.planning.plan import TrainingPlan
+    from segtrain.runtime.rundir import RunDir
+
+    plan = TrainingPlan()
+    for name, value in {"device": "cpu", "precision": "32", "epochs": 1}.items():
+        plan.set(name, value, "test")
+    mine, csv_logger = Callback(), CSVLogger(tmp_path / "logs")
+    trainer, _ = build_trainer(RunDir(tmp_path / "run"), SegtrainConfig(), plan, progress=False,
+                               hooks=UserHooks((csv_logger,), (mine,)))
+    assert trainer.loggers == [csv_logger]
+    assert mine in trainer.callbacks and any(isinstance(c, EpochLog) for c in trainer.callbacks)
+    trainer, _ = build_trainer(RunDir(tmp_path / "run2"), SegtrainConfig(), plan, progress=False)
+    assert trainer.loggers == []

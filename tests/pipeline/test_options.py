@@ -22,10 +22,13 @@ EXAMPLES = {
     "optimizer": ("sgd", "sgd"), "schedule": ("poly", "poly"), "loss": ("dice+ce", "dice+ce"),
     "class_weights": ([1.0, 5.0], "1,5"), "precision": ("32", "32"), "norm": ("group", "group"),
     "lr_find": (False, None), "num_classes": (3, "3"), "split": ("split.json", "split.json"), "seed": (4, "4"),
+    "init_from": ("runs/a", "runs/a"), "task": ("denoise", "denoise"),
+    "ignore_index": (255, "255"),
     "clip_grad": (1.5, "1.5"), "init": ("xavier", "xavier"), "devices": (2, "2"), "num_nodes": (2, "2"),
     "strategy": ("ddp", "ddp"), "logger": ("tensorboard", "tensorboard"), "num_workers": (2, "2"),
     "cache_mb": (64, "64"), "compile": (True, None), "threshold": (0.7, "0.7"), "tune_threshold": (True, None),
-    "tta": (True, None), "postprocess": (["fill_holes@1", "largest_component@1"], "fill_holes@1,largest_component@1"),
+    "tta": (True, None), "race": (True, None), "race_share": (0.3, "0.3"), "postprocess": (["fill_holes@1", "largest_component@1"], "fill_holes@1,largest_component@1"),
+    "images": ("imgs", "imgs"), "masks": ("gt", "gt"), "mask_pattern": ("{stem}_manual1", "{stem}_manual1"), "roi": ("fov", "fov"),
 }
 """A switch (``--no-lr-find``, ``--compile``) is parsed from its flag alone (None: no value)."""
 
@@ -35,7 +38,7 @@ BAD = {
     "steps_per_epoch": 0, "optimizer": "lbfgs", "schedule": "linear", "precision": "8", "norm": "layer",
     "num_classes": 1, "clip_grad": 0.0, "init": "zeros", "devices": 0, "num_nodes": 0, "strategy": "fsdp",
     "logger": "neptune", "num_workers": -1, "cache_mb": -1, "threshold": 1.5, "budget": "soon", "loss": "mse",
-    "class_weights": "often",
+    "class_weights": "often", "race_share": 0.9, "task": "restore",
 }
 
 
@@ -56,7 +59,7 @@ def test_the_cli_flag_is_the_table_flag_and_parses_to_the_keyword(option):
     value, typed = EXAMPLES[option.name]
     context = command.make_context("train", [option.flag] + ([] if typed is None else [typed]))
     parsed = gather(context.params)[option.name]
-    assert (str(parsed) if option.name == "split" else parsed) == value
+    assert (str(parsed) if option.name in ("split", "init_from") else parsed) == value
     untouched = command.make_context("train", [])
     assert gather(untouched.params)[option.name] is None  # not given: planned or from the config
 

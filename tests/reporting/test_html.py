@@ -114,3 +114,16 @@ def test_text_is_escaped_and_missing_data_noted(tiny_run, tmp_path):
     assert not (run / "plots" / "samples.png").exists() and not (run / "plots" / "best.png").exists()
     assert "dataset folder not found" in html
     assert len(IMAGE.findall(html)) >= 5  # the curves need only the run folder
+
+
+def test_a_fine_tuned_run_is_shown_next_to_the_run_it_started_from():
+    from segtrain.reporting._sections import _fine_tuning
+
+    record = {"init_from": "/runs/A", "n_images": 4, "source_dice": 0.8465, "fine_tuned_dice": 0.8643,
+              "on_source_validation": {"n_images": 5, "source_dice": 0.947, "fine_tuned_dice": 0.9312}}
+    html = "".join(_fine_tuning(record))
+    assert "Fine-tuned from /runs/A" in html and "A&#x27;s 5 validation images" in html
+    for value in ("0.8465", "0.8643", "0.947", "0.9312"):
+        assert value in html
+    assert _fine_tuning(None) == [] and _fine_tuning({"init_from": None}) == []
+    assert "not found where A read them" in "".join(_fine_tuning({**record, "on_source_validation": None}))

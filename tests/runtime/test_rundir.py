@@ -91,7 +91,7 @@ def test_rundir_names_every_file_of_the_run_folder(tmp_path):
     names = {"config": "config.yaml", "plan": "plan.json", "split": "split.json", "metrics": "metrics.csv",
              "steps": "steps.csv", "grads": "grads.csv", "events": "events.jsonl", "findings": "findings.json",
              "command": "command.txt", "lr_find_csv": "lr_find.csv", "lr_find_png": "lr_find.png",
-             "evaluation": "evaluation.json", "refinement": "refinement.json", "report": "report.html", "plots": "plots", "tensorboard": "tensorboard",
+             "evaluation": "evaluation.json", "refinement": "refinement.json", "fine_tuning": "fine_tuning.json", "race": "race.json", "race_dir": "race", "report": "report.html", "plots": "plots", "tensorboard": "tensorboard",
              "checkpoints": "checkpoints", "best": "checkpoints/best.ckpt", "last": "checkpoints/last.ckpt"}
     for name, relative in names.items():
         assert getattr(run, name) == run.path / relative, name

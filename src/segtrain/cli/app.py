@@ -19,7 +19,7 @@ from segtrain._text import format_seconds
 from segtrain._version import __version__
 from segtrain.cli.exits import run
 from segtrain.cli.options import flag, gather
-from segtrain.cli.summary import print_summary
+from segtrain.cli.summary import print_denoise_evaluation, print_summary
 from segtrain.errors import DataError, UserError
 from segtrain.runtime.log import setup_console
 
@@ -86,6 +86,23 @@ def synth_horizon(
     logger.info(f"wrote {n} images to {out / 'images'} and masks to {out / 'masks'}")
 
 
+@synth_app.command("noisy")
+def synth_noisy(
+    out: Path = typer.Argument(..., metavar="OUT", help="Folder to write images/ (noisy) and clean/ into."),
+    n: int = typer.Option(40, "--n", help="Number of images."),
+    size: int = typer.Option(256, "--size", help="Height and width in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same files."),
+    sigma: float = typer.Option(25.0, "--sigma", help="Standard deviation of the Gaussian noise, in 8-bit units."),
+    poisson: Optional[float] = typer.Option(None, "--poisson", help="Also Poisson noise at this many photons per "
+                                                                  "intensity unit (lower: noisier)."),
+) -> None:
+    """Noisy gray images (cells, membranes, textures) with their clean originals, for --task denoise."""
+    _console()
+    api.synth_noisy(out, n=n, size=size, seed=seed, sigma=sigma, poisson=poisson)
+    logger.info(f"wrote {n} noisy images to {out / 'images'} and their clean originals to {out / 'clean'}; "
+                f"train with: segtrain train {out} --task denoise --out RUN")
+
+
 @convert_app.command("instances")
 def convert_instances(
     data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder whose masks hold one id per object."),
@@ -105,18 +122,23 @@ def check(
     data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder holding images/ and masks/."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Number of classes (inferred when absent)."),
+    ignore_index: Optional[int] = flag("ignore_index"),
+    images: Optional[str] = flag("images"), masks: Optional[str] = flag("masks"), mask_pattern: Optional[str] = flag("mask_pattern"), roi: Optional[str] = flag("roi"),
 ) -> None:
     """Check every image and mask in one pass; exit code 2 if anything is wrong."""
     _console()
-    report = api.check(data, num_classes=num_classes)
+    report = api.check(data, num_classes, ignore_index, images=images, masks=masks, mask_pattern=mask_pattern, roi=roi)
     if as_json:
         _print_json(report.to_dict())
     elif report.ok:  # a failed check prints only what must be fixed, one line per problem
-        for notice in report.notices:
-            logger.info(f"notice: {notice}")
+        for line in report.understood():  # the layout, folders, pairing, split and counts, then the notices
+            logger.info(line)
         channels = {1: "gray", 3: "RGB"}.get(report.channels, str(report.channels))
         logger.info(f"{data}: {report.n_pairs} image/mask pairs, {channels}, {report.num_classes} classes: OK")
     if not report.ok:
+        if report.proposed_classes and not as_json:  # check writes nothing into the dataset: the user saves it
+            logger.info(f"a classes.json for these masks, to save as {Path(data) / 'classes.json'} (rename the "
+                        f"classes as you like): {report.proposed_classes}")
         raise DataError(report.problems)
 
 
@@ -131,9 +153,14 @@ def plan(
     optimizer: Optional[str] = flag("optimizer"), schedule: Optional[str] = flag("schedule"), loss: Optional[str] = flag("loss"),
     precision: Optional[str] = flag("precision"), norm: Optional[str] = flag("norm"), no_lr_find: bool = flag("lr_find"),
     num_classes: Optional[int] = flag("num_classes"), split: Optional[Path] = flag("split"), seed: Optional[int] = flag("seed"),
+    ignore_index: Optional[int] = flag("ignore_index"),
     class_weights: Optional[str] = flag("class_weights"), config: Optional[Path] = CONFIG,
+    images: Optional[str] = flag("images"), masks: Optional[str] = flag("masks"), mask_pattern: Optional[str] = flag("mask_pattern"), roi: Optional[str] = flag("roi"),
+    init_from: Optional[Path] = flag("init_from"),
+    race: Optional[bool] = flag("race"), race_share: Optional[float] = flag("race_share"),
 ) -> None:
-    """Plan a training run from the data and this machine: every number with its reason."""
+    """Plan a training run from the data and this machine: every number with its reason (--race: and race the
+    candidate set-ups, saving race.json beside --out)."""
     _console(quiet=as_json)
     options = gather(locals())
     result = api.plan(data, out, config=config, **options)
@@ -153,7 +180,9 @@ def lr_find(
     batch_size: Optional[int] = flag("batch_size"), patch_size: Optional[int] = flag("patch_size"), scale: Optional[str] = flag("scale"), optimizer: Optional[str] = flag("optimizer"),
     loss: Optional[str] = flag("loss"), precision: Optional[str] = flag("precision"), norm: Optional[str] = flag("norm"),
     num_classes: Optional[int] = flag("num_classes"), split: Optional[Path] = flag("split"), seed: Optional[int] = flag("seed"),
+    ignore_index: Optional[int] = flag("ignore_index"),
     class_weights: Optional[str] = flag("class_weights"), config: Optional[Path] = CONFIG,
+    images: Optional[str] = flag("images"), masks: Optional[str] = flag("masks"), mask_pattern: Optional[str] = flag("mask_pattern"), roi: Optional[str] = flag("roi"),
 ) -> None:
     """Learning-rate range test: the rate grows from 1e-7 towards 10; suggests a rate and plots the curve."""
     _console(quiet=as_json)
@@ -180,9 +209,13 @@ def train(
     optimizer: Optional[str] = flag("optimizer"), schedule: Optional[str] = flag("schedule"), loss: Optional[str] = flag("loss"),
     precision: Optional[str] = flag("precision"), norm: Optional[str] = flag("norm"), no_lr_find: bool = flag("lr_find"),
     num_classes: Optional[int] = flag("num_classes"), split: Optional[Path] = flag("split"), seed: Optional[int] = flag("seed"),
+    ignore_index: Optional[int] = flag("ignore_index"),
     class_weights: Optional[str] = flag("class_weights"), config: Optional[Path] = CONFIG,
+    images: Optional[str] = flag("images"), masks: Optional[str] = flag("masks"), mask_pattern: Optional[str] = flag("mask_pattern"), roi: Optional[str] = flag("roi"),
     clip_grad: Optional[float] = flag("clip_grad"),
     init: Optional[str] = flag("init"),
+    task: Optional[str] = flag("task"),
+    init_from: Optional[Path] = flag("init_from"),
     devices: Optional[int] = flag("devices"),
     num_nodes: Optional[int] = flag("num_nodes"),
     strategy: Optional[str] = flag("strategy"),
@@ -193,6 +226,8 @@ def train(
     threshold: Optional[float] = flag("threshold"),
     tune_threshold: bool = flag("tune_threshold"),
     tta: Optional[bool] = flag("tta"),
+    race: Optional[bool] = flag("race"),
+    race_share: Optional[float] = flag("race_share"),
     postprocess: Optional[str] = flag("postprocess"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     no_report: bool = typer.Option(
@@ -254,6 +289,9 @@ def evaluate(
     if as_json:
         _print_json(result)
         return
+    if result.get("task") == "denoise":
+        print_denoise_evaluation(result)
+        return
     logger.info(f"{result['split']} split, {result['n_images']} images, pooled over all pixels:")
     logger.info(f"  dice {result['dice']:.4f}  iou {result['iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}")
     for c in result["per_class"]:
@@ -288,6 +326,8 @@ def predict(
     inputs: List[Path] = typer.Argument(..., metavar="IMAGES", help="Image files or folders of images, of any size."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the predicted masks."),
     probabilities: bool = typer.Option(False, "--probabilities", help="Also write <stem>_prob.tif per image."),
+    as_input_range: bool = typer.Option(False, "--as-input-range", help="Denoising runs: write the input's 8/16-bit "
+                                                                       "type instead of float32."),
     nan_as: Optional[float] = flag("nan_as"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout: the masks written."),
     device: str = typer.Option("auto", "--device", help="auto (the accelerator the run trained on, when present), "
@@ -295,8 +335,9 @@ def predict(
 ) -> None:
     """Predict masks for new images by tiled inference."""
     _console()
-    written = api.predict(run, inputs, out, probabilities=probabilities, nan_as=nan_as, device=device)
-    logger.info(f"wrote {len(written)} mask(s) to {out}")
+    written = api.predict(run, inputs, out, probabilities=probabilities, nan_as=nan_as, device=device,
+                          as_input_range=as_input_range)
+    logger.info(f"wrote {len(written)} {'denoised image(s)' if api.is_denoise_run(run) else 'mask(s)'} to {out}")
     if as_json:
         _print_json({"out": str(out), "masks": [str(p) for p in written]})
 
@@ -304,7 +345,8 @@ def predict(
 @app.command()
 def export(
     run: Path = typer.Argument(..., metavar="RUN", help="Run folder written by 'segtrain train'."),
-    fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
+    fmt: str = typer.Option("onnx", "--format", help="onnx, torchscript or bioimageio (a bioimage.io model package; "
+                                                      "needs the bioimageio extra)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="File to write (default RUN/model.onnx or RUN/model.pt)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:

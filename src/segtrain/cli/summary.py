@@ -27,6 +27,8 @@ def summary_tables(result) -> list:
     run.add_column()
     run.add_row("trained", f"{result.epochs} epochs, {result.steps} steps in {format_seconds(result.seconds)}")
     run.add_row("stopped by", result.stopped_by)
+    if getattr(result, "task", "segment") == "denoise":
+        return [_denoise_rows(run, result)]
     best = "n/a" if result.best_epoch is None else f"epoch {result.best_epoch}"
     run.add_row("best", f"{best}, validation Dice {_number(result.best_val_dice)}")
     evaluation = result.evaluation
@@ -60,6 +62,24 @@ def summary_tables(result) -> list:
     return tables
 
 
+def _denoise_rows(run, result):
+    """The rest of a denoising run's summary: its best validation loss, its test PSNR next to the baselines."""
+    best = "n/a" if result.best_epoch is None else f"epoch {result.best_epoch}"
+    run.add_row("best", f"{best}, validation masked loss {_number(result.best_val_loss)} (no quality score)")
+    evaluation = result.evaluation or {}
+    if evaluation.get("scored"):
+        cells = [f"{label} {evaluation[key]['psnr']:.2f} dB" for key, label in
+                 (("noisy", "noisy"), ("gaussian", "gaussian"), ("n2v", "noise2void")) if key in evaluation]
+        run.add_row(f"test PSNR ({evaluation['n_scored']} images)", ", ".join(cells))
+    elif evaluation:
+        run.add_row("test", "not scored: no clean images")
+    run.add_row("run folder", str(result.run))
+    run.add_row("checkpoint", str(result.best_checkpoint))
+    if result.report is not None:
+        run.add_row("report", str(result.report))
+    return run
+
+
 def print_summary(result) -> None:
     """Print the summary on stderr, beside the progress messages; nothing under ``--quiet``."""
     if not logger.isEnabledFor(logging.INFO):
@@ -73,3 +93,15 @@ def print_summary(result) -> None:
         for table in summary_tables(result):
             console.print(table)
     sys.stderr.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
+
+
+def print_denoise_evaluation(result: dict) -> None:
+    """What ``evaluate`` prints for a denoising run: PSNR and SSIM of the noisy input, the filter, the network."""
+    if not result.get("scored"):
+        logger.info(f"{result['split']} split, {result['n_images']} images: {result['reason']}")
+        return
+    logger.info(f"{result['split']} split, {result['n_scored']} images with clean originals (mean over images):")
+    for key, label in (("noisy", "noisy input"), ("gaussian", f"gaussian sigma {result.get('gaussian_sigma')}"),
+                       ("n2v", "noise2void")):
+        if key in result:
+            logger.info(f"  {label:<20} PSNR {result[key]['psnr']:.2f} dB  SSIM {result[key]['ssim']:.4f}")

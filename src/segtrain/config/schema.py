@@ -54,7 +54,16 @@ class DataConfig(_Strict):
     root: Path | None = None
     """The dataset folder holding ``images/`` and ``masks/``."""
     split_file: Path | None = None
-    """A ``split.json`` to use instead of ``DATA/split.json`` or a random split."""
+    """A ``split.json`` to use instead of ``DATA/split.json``, the dataset's split folders or a random split."""
+    images: str | None = None
+    """The image folder, relative to ``root`` or absolute; recognised from the layout when not given."""
+    masks: str | None = None
+    """The mask folder, relative to ``root`` or absolute; recognised from the layout when not given."""
+    mask_pattern: str | None = None
+    """How masks are named after their images: ``{stem}_manual1`` or a regular expression whose group is the
+    image's stem; recognised by the name rules when not given."""
+    roi: str | None = None
+    """A folder of region-of-interest masks, relative to ``root`` or absolute; recognised when not given."""
     val_fraction: float = Field(0.15, gt=0, lt=1)
     """Share of the images used for validation in a random split."""
     test_fraction: float = Field(0.15, ge=0, lt=1)
@@ -62,7 +71,12 @@ class DataConfig(_Strict):
     num_classes: int | None = Field(None, ge=2)
     """Number of classes; inferred from the masks when not given."""
     ignore_index: int | None = None
-    """A mask value excluded from the loss and the metrics."""
+    """A raw mask value (what the mask files hold: VOC's border 255, CamVid's void 11, or 0) whose pixels are
+    excluded from the classes, the loss, the metrics and patch centring; never predicted. For colour masks, the
+    packed colour ``R*65536 + G*256 + B``."""
+    has_ignored: bool = False
+    """Set by the run's preparation when some pixels are ignored besides ``ignore_index``'s: values listed under
+    ``"ignore"`` in ``classes.json``, or pixels outside the images' regions of interest."""
     label_mapping: dict[int, int] | None = None
     """Raw mask value (or packed colour ``R*65536 + G*256 + B``) -> class index; found by ``check``."""
     class_names: list[str] | None = None
@@ -209,6 +223,13 @@ class TrainConfig(_Strict):
     postprocess: list[str] | None = None
     """Post-processing steps (``fill_holes@K``, ``largest_component@K``, ``remove_small:F@K``) applied
     to every class map; ``None``: each candidate kept only if it raises the validation score; ``[]``: none."""
+    race: bool | None = None
+    """The budget race between candidate set-ups (``pipeline/race.py``): ``None``: on when the budget
+    allows it (``train``; ``plan`` races only when asked), True asks for it, False skips it."""
+    race_share: float = Field(0.2, gt=0, le=0.5)
+    """Share of the budget the race takes; the winner trains for the rest."""
+    race_min_steps: int = Field(50, ge=1)
+    """Weight updates each candidate's first slice must give, else that candidate (or the race) is left out."""
     memory_fraction: float = Field(0.5, gt=0, le=1)
     """Share of the available memory a CPU training step may plan to use."""
     weight_decay: float = Field(1e-4, ge=0)
@@ -231,6 +252,14 @@ class TrainConfig(_Strict):
     """Each roll-back multiplies the learning rate by this factor."""
     deterministic: bool = False
     """Ask PyTorch for deterministic algorithms (slower on a GPU; resumed runs then match exactly)."""
+    task: Literal["segment", "denoise"] = "segment"
+    """``segment``: images/ with masks/; ``denoise``: Noise2Void on images/ alone (``clean/`` optional, for scores)."""
+    n2v_share: float | None = Field(None, gt=0, le=0.1)
+    """Denoising: share of each patch's pixels masked as blind spots (one per about 1/share pixels, on a jittered
+    grid); ``None``: planned (0.002, N2V's, for long runs; denser for runs of few steps)."""
+    init_from: str | None = None
+    """A finished run folder whose best weights, classes, label mapping and network this run starts from
+    (fine-tuning on new or extended data); everything that depends on the data and the budget is re-planned."""
     logger: Literal["csv", "tensorboard", "mlflow", "wandb"] = "csv"
     """``metrics.csv`` and ``steps.csv`` are always written; ``tensorboard`` also writes TensorBoard
     event files to ``RUN/tensorboard/`` (needs the ``tensorboard`` package)."""

@@ -9,6 +9,21 @@ or by raw mask value (gray value or palette index)::
 
     {"background": 0, "cell": 255}
 
+Label maps (ids that are not class indices, values to ignore) take one of two more forms: an object
+``{"classes": {...}, "ignore": [...]}`` whose ``classes`` is either form above and whose ``ignore`` lists raw
+values (or ``[r, g, b]`` colours) that are no class::
+
+    {"classes": {"road": 7, "sidewalk": 8, "car": 26}, "ignore": [0, 1, 2, 255]}
+
+or a Cityscapes-style list, one entry per raw id (``"id"``) or colour (``"color"``/``"colour"``), with the class
+it trains as (``"train_id"`` or ``"trainId"``; 255 or -1: ignored; without train ids, the entries are the
+classes in order; several ids may share a train id, the first one names it)::
+
+    [{"name": "unlabeled", "id": 0, "train_id": 255}, {"name": "road", "id": 7, "train_id": 0}, ...]
+
+VOC and ADE20K palettes are the colour form (``"color": [128, 0, 0]``), or the value form of their palette
+indices (VOC's palette PNGs are read as indices; its border, index 255, goes under ``"ignore"``).
+
 Colours are handled as packed integers ``R * 65536 + G * 256 + B`` (see
 :func:`~segtrain.data.readers.pack_rgb`), so one code path serves gray values and
 colours; distances between colours are Euclidean in RGB.
@@ -65,16 +80,25 @@ class ClassFile:
         The raw mask value of each class, or its packed colour when ``colour``.
     colour : bool
         True when the file lists colours (read the masks with ``colour=True``).
+    table : tuple of (int, int)
+        Label maps: raw value -> class index for every listed value (several may share a class); empty when
+        the values are the classes in order.
+    ignore : tuple of int
+        Raw values (packed colours) that are no class: their pixels are ignored.
     """
 
     path: Path
     names: tuple[str, ...]
     values: tuple[int, ...]
     colour: bool
+    table: tuple[tuple[int, int], ...] = ()
+    ignore: tuple[int, ...] = ()
 
     @property
     def mapping(self) -> dict[int, int]:
         """Raw value (or packed colour) -> class index."""
+        if self.table:
+            return dict(self.table)
         return {value: index for index, value in enumerate(self.values)}
 
 
@@ -122,6 +146,10 @@ def read_class_file(root: Path | str) -> ClassFile | None:
     if not path.exists():
         return None
     data = read_json(path, "classes file", _FIX, top=None, object_pairs_hook=_Pairs)
+    if isinstance(data, list) and not isinstance(data, _Pairs):
+        return _entry_list(path, data)
+    if isinstance(data, _Pairs) and any(k == "classes" and isinstance(v, _Pairs) for k, v in data):
+        return _classes_and_ignore(path, data)
     if not isinstance(data, _Pairs):
         raise _bad(path, f"holds a JSON {type(data).__name__}, not an object of class names")
     if len(data) < 2:
@@ -149,6 +177,80 @@ def read_class_file(root: Path | str) -> ClassFile | None:
         names.append(name)
         values.append(int(value))
     return ClassFile(path=path, names=tuple(names), values=tuple(values), colour=kinds == {True})
+
+
+def _classes_and_ignore(path: Path, data: _Pairs) -> ClassFile:
+    """``{"classes": {name: value or colour}, "ignore": [values or colours]}``."""
+    extra = [k for k, _ in data if k not in ("classes", "ignore")]
+    if extra:
+        raise _bad(path, f'has the key "{extra[0]}"; a label map holds "classes" and "ignore" only')
+    fields = dict(data)
+    classes = _classes_only(path, fields["classes"])
+    ignore = fields.get("ignore", [])
+    if not isinstance(ignore, list) or isinstance(ignore, _Pairs):
+        raise _bad(path, f'"ignore" holds {json.dumps(ignore)}, not a list of mask values or colours')
+    packed = [_colour(path, "ignore", v) for v in ignore]
+    kinds = {p is not None for p in packed}
+    if kinds and kinds != {classes.colour}:
+        raise _bad(path, '"ignore" lists ' + ("colours" if True in kinds else "mask values") + " but the classes "
+               + ("colours" if classes.colour else "mask values"))
+    values = tuple(int(v if p is None else p) for v, p in zip(ignore, packed))
+    shared = sorted(set(values) & set(classes.values))
+    if shared:
+        raise _bad(path, f"value {format_value(shared[0], classes.colour)} is both a class and ignored")
+    return ClassFile(path, classes.names, classes.values, classes.colour, (), values)
+
+
+def _classes_only(path: Path, pairs) -> ClassFile:
+    """The ``classes`` object of a label map, read as a whole ``classes.json`` of the first two forms."""
+    names, values, kinds = [], [], set()
+    for name, value in pairs:
+        packed = _colour(path, name, value)
+        kinds.add(packed is not None)
+        names.append(name)
+        values.append(int(value if packed is None else packed))
+    if len(names) < 2 or len(set(names)) < len(names) or len(set(values)) < len(values) or len(kinds) > 1:
+        raise _bad(path, '"classes" needs at least 2 classes, each name and value once, all values or all colours')
+    return ClassFile(path, tuple(names), tuple(values), kinds == {True})
+
+
+_IGNORED_TRAIN_IDS = (255, -1)
+
+
+def _entry_list(path: Path, data: list) -> ClassFile:
+    """``[{"name", "id" or "color", "train_id"}, ...]`` (Cityscapes' labels, VOC/ADE palettes)."""
+    if not data or not all(isinstance(entry, _Pairs) for entry in data):
+        raise _bad(path, "holds a JSON list, not an object of class names (nor a list of entries "
+                         '{"name": ..., "id": ..., "train_id": ...})')
+    rows: list[tuple[str, int, int | None]] = []
+    colour = None
+    for number, entry in enumerate(data):
+        if not isinstance(entry, _Pairs):
+            raise _bad(path, f"entry {number} is not an object with a name and an id or a colour")
+        item = dict(entry)
+        name, raw = item.get("name"), item.get("id", item.get("color", item.get("colour")))
+        train = item.get("train_id", item.get("trainId"))
+        if not isinstance(name, str) or not name.strip() or raw is None:
+            raise _bad(path, f'entry {number} needs a "name" and an "id" (mask value) or a "color" [r, g, b]')
+        if train is not None and (isinstance(train, bool) or not isinstance(train, int)):
+            raise _bad(path, f'entry "{name}" has train_id {json.dumps(train)}, not a whole number')
+        packed = _colour(path, name, raw)
+        if colour is not None and colour != (packed is not None):
+            raise _bad(path, "mixes colours and mask values")
+        colour = packed is not None
+        rows.append((name, int(raw if packed is None else packed), train))
+    if len({raw for _, raw, _ in rows}) < len(rows):
+        raise _bad(path, "lists one id or colour twice")
+    if all(train is None for _, _, train in rows):
+        rows = [(name, raw, index) for index, (name, raw, _) in enumerate(rows)]
+    ignore = tuple(raw for _, raw, train in rows if train is None or train in _IGNORED_TRAIN_IDS)
+    kept = [(name, raw, train) for name, raw, train in rows if train is not None and train not in _IGNORED_TRAIN_IDS]
+    ids = sorted({train for _, _, train in kept})
+    if len(ids) < 2 or ids != list(range(len(ids))):
+        raise _bad(path, f"train ids {format_values(ids)} are not 0, 1, 2, ... (at least 2 classes; 255 or -1: ignored)")
+    names = tuple(next(name for name, _, train in kept if train == k) for k in ids)
+    table = tuple((raw, train) for _, raw, train in kept)
+    return ClassFile(path, names, tuple(raw for raw, _ in table), bool(colour), table, ignore)
 
 
 def format_value(value, colour: bool) -> str:

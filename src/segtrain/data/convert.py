@@ -22,7 +22,7 @@ import numpy as np
 
 from segtrain.data.classes import CLASSES_FILE
 from segtrain.data.discovery import discover
-from segtrain.data.readers import read_mask
+from segtrain.data.sample_io import read_sample_mask
 from segtrain.errors import UserError
 
 TARGETS = ("semantic", "boundary")
@@ -110,7 +110,7 @@ def convert_instances(data: Path | str, out: Path | str, to: str = "semantic") -
         (out / "images").mkdir(parents=True, exist_ok=True)
         (out / "masks").mkdir(exist_ok=True)
         for sample in found.samples:
-            ids = read_mask(sample.mask)
+            ids = read_sample_mask(sample)
             classes = _convert(ids, to)
             Image.fromarray(classes).save(out / "masks" / f"{sample.stem}.png")
             shutil.copy2(sample.image, out / "images" / sample.image.name)

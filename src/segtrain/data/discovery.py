@@ -2,11 +2,16 @@
 
 The dataset contract::
 
-    DATA/images/<stem>.<ext>    .png .jpg .jpeg .tif .tiff (any case)
-    DATA/masks/<stem>.<ext>     .png .tif .tiff (.jpg/.jpeg read, with a notice)
+    DATA/images/<stem>.<ext>    .png .jpg .jpeg .tif .tiff .gif (any case)
+    DATA/masks/<stem>.<ext>     .png .tif .tiff .gif (.jpg/.jpeg read, with a notice)
 
-Images and masks pair by stem. Hidden files (names starting with ``.``), system
-files (``Thumbs.db``, ``desktop.ini``) and folders are skipped silently; files with
+Images and masks pair by stem. Other layouts, as public datasets ship them (split folders, other folder
+names, nested folders, one mask file per object, a region-of-interest folder), are recognised by
+:mod:`segtrain.data.layouts`; masks named after their images by a rule (``21_training`` <->
+``21_manual1``) pair by :mod:`segtrain.data.pairing`; the samples of several folders are put together
+by :mod:`segtrain.data.assemble` (unique stems, the split the folders give).
+
+Hidden files (names starting with ``.``), system files (``Thumbs.db``, ``desktop.ini``) and folders are skipped silently; files with
 other extensions are ignored with a notice. Nothing is read beyond the folder
 listings and nothing on disk is changed.
 
@@ -19,18 +24,20 @@ that cannot be scanned at all (missing folder, no images) raises
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from segtrain.data import assemble
 from segtrain.data.headers import not_regular
+from segtrain.data.layouts import Group, Layout, LayoutOptions, find_layout
+from segtrain.data.pairing import is_companion, near_names, rekey
 from segtrain.errors import UserError
 
-IMAGE_EXTS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+IMAGE_EXTS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif"})
 """Suffixes (lower case) accepted for images."""
 
-MASK_EXTS: frozenset[str] = frozenset({".png", ".tif", ".tiff"})
+MASK_EXTS: frozenset[str] = frozenset({".png", ".tif", ".tiff", ".gif"})
 """Suffixes (lower case) accepted for masks without a notice."""
 
 LOSSY_MASK_EXTS: frozenset[str] = frozenset({".jpg", ".jpeg"})
@@ -83,13 +90,20 @@ class Discovery:
     problems : list of str
         One line per problem (``<path>: <what is wrong>; <the fix>``).
     notices : list of str
-        Informational lines (lossy masks, ignored files).
+        Informational lines (lossy masks, ignored files, the pairing rule).
+    split : dict or None
+        ``{"train": [stems], "val": [...], "test": [...]}`` when the layout gives the split (split
+        folders, VOC's list files), else None.
+    layout : Layout or None
+        What was recognised (:meth:`~segtrain.data.layouts.Layout.describe` gives the lines ``check`` prints).
     """
 
     root: Path
     samples: list[Sample] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    split: dict[str, list[str]] | None = None
+    layout: Layout | None = None
 
 
 def _listing(folder: Path, exts: frozenset[str], irregular: dict[Path, str] | None = None
@@ -161,66 +175,126 @@ def _ignored_notice(folder: Path, ignored: list[Path], what: str) -> str:
     return f"{folder}: ignored {len(ignored)} file(s) that are not {what} ({_names(ignored)})"
 
 
-def discover(root: Path | str) -> Discovery:
+def discover(root: Path | str, layout: LayoutOptions | None = None) -> Discovery:
     """List the image/mask pairs of a dataset folder.
 
     Parameters
     ----------
     root : Path or str
-        The folder that holds ``images/`` and ``masks/``.
+        The dataset folder (``images/`` and ``masks/``, or a layout :mod:`segtrain.data.layouts` knows).
+    layout : LayoutOptions, optional
+        ``--images``, ``--masks``, ``--mask-pattern`` and ``--roi`` (a run's ``data`` section:
+        :meth:`LayoutOptions.from_config`).
 
     Returns
     -------
     Discovery
-        The complete pairs plus one line per problem and per notice.
+        The complete pairs plus one line per problem and per notice, the layout and its split.
 
     Raises
     ------
     UserError
-        If ``root``, ``root/images`` or ``root/masks`` is missing or not a
-        folder, or if ``images/`` holds no image files.
+        If ``root`` is missing or not a folder, no layout fits it, or its image folder holds no images.
     """
     root = Path(root)
     _require_folder(root, "pass the folder that holds images/ and masks/", "no such folder")
-    images_dir, masks_dir = root / "images", root / "masks"
-    if not images_dir.exists():
-        loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS]
-        hint = f" (found {len(loose)} image files directly in {root})" if loose else ""
-        raise UserError(f"{images_dir}: missing{hint}; put the images in {images_dir}/<stem>.png")
+    options = layout or LayoutOptions()
+    found = Discovery(root=root, layout=find_layout(root, options))
+    groups = found.layout.groups
+    keep = assemble.listed(found.layout)
+    parts: list[tuple[Group, list[Sample]]] = []
+    for group in groups:
+        if group.instances:
+            cases, problems = assemble.instance_cases(group.images)
+            found.problems.extend(problems)
+            found.layout.pairing.append("one image per folder; each file in its masks/ is one object")
+            parts.append((group, [Sample(stem, image, masks[0], instances=tuple(masks))
+                                  for stem, image, masks in cases]))
+        elif group.masks is None:
+            found.notices.append(assemble.unused(group))
+        else:
+            samples = _pair_folder(found, group, options.mask_pattern, len(groups) == 1, keep)
+            parts.append((group, _with_roi(found, samples, group.roi) if group.roi is not None else samples))
+    assemble.finish(found, parts, keep)
+    if not found.samples and not found.problems:  # e.g. image folders without any mask folder
+        why = found.notices[0] if found.notices else "no files"
+        raise UserError(f"{root}: no image/mask pairs in {found.layout.kind} ({why}); pass --images DIR --masks DIR")
+    return found
+
+
+def _pair_folder(found: Discovery, group: Group, pattern: str | None, alone: bool,
+                 keep: set[str] | None) -> list[Sample]:
+    """The samples of one image folder and its mask folder; problems and notices go to ``found``."""
+    images_dir, masks_dir = group.images, group.masks
     _require_folder(images_dir, f"put the images in {images_dir}/<stem>.png")
     _require_folder(masks_dir, f"put one mask per image in {masks_dir}/<stem>.png")
-
     irregular: dict[Path, str] = {}
     images, ignored_images = _listing(images_dir, IMAGE_EXTS, irregular)
     masks, ignored_masks = _listing(masks_dir, MASK_EXTS | LOSSY_MASK_EXTS, irregular)
-    label_files = _label_files(images, masks)
+    ignored_masks = [p for p in ignored_masks if not is_companion(p.stem)]  # Cityscapes' _polygons.json
+    if keep is not None and len(images) > len(kept := {s: p for s, p in images.items() if s in keep}):
+        found.notices.append(f"{images_dir}: {len(images) - len(kept)} image(s) not in the split lists are not used")
+        images = kept
     if not images and not irregular:
         found_only = f" (only {_names(ignored_images)})" if ignored_images else ""
+        if not alone:
+            found.notices.append(f"{images_dir}: no images (.png, .jpg, .tif) found{found_only}; not used")
+            return []
         raise UserError(
             f"{images_dir}: no images (.png, .jpg, .tif) found{found_only}; "
             f"put the images there as <stem>.png, <stem>.jpg or <stem>.tif"
         )
-
-    found = Discovery(root=root)
+    rekeyed = rekey(images, masks, _same_names(images, masks), pattern)
+    masks = rekeyed.masks
+    images = {stem: paths for stem, paths in images.items() if stem not in rekeyed.taken}
+    label_files = _label_files(images, masks) if rekeyed.rule is None else {}
+    names = frozenset(name for pairs in label_files.values() for name, _ in pairs)
+    assemble.announce(found, rekeyed, masks_dir, labels=names)
+    part = Discovery(root=found.root)
+    part.problems.extend(rekeyed.problems)
     stems = set(images) | set(masks)
     for path, kind in irregular.items():
         if kind == "a folder" and path.stem not in stems:
             continue  # a folder named like an image, with nothing to pair with: skipped like any folder
-        found.problems.append(f"{path}: not a regular file ({kind}); replace it with the "
-                              f"{'image' if path.parent == images_dir else 'mask'} file or remove it")
-    _duplicate_stems(found, ((images_dir, images), (masks_dir, masks)))
-    taken = {p.stem for p in irregular} | _colliding_masks(found, images, masks, images_dir)
-    taken |= _near_names(found, images, masks)
+        part.problems.append(f"{path}: not a regular file ({kind}); replace it with the "
+                             f"{'image' if path.parent == images_dir else 'mask'} file or remove it")
+    _duplicate_stems(part, ((images_dir, images), (masks_dir, masks)))
+    taken = {p.stem for p in irregular} | _colliding_masks(part, images, masks, images_dir)
+    taken |= near_names(part.problems, images, masks)
     images = {stem: paths for stem, paths in images.items() if stem not in taken or stem in masks}
     masks = {stem: paths for stem, paths in masks.items() if stem not in taken or stem in images}
-    _pair(found, images, masks, label_files, ignored_masks, images_dir, masks_dir)
-    _pair_labels(found, images, label_files, masks_dir)
-    _format_notices(found, masks, masks_dir)
+    _pair(part, images, masks, label_files, ignored_masks, images_dir, masks_dir)
+    _pair_labels(part, images, label_files, masks_dir)
+    _format_notices(part, masks, masks_dir)
     if ignored_images:
-        found.notices.append(_ignored_notice(images_dir, ignored_images, "images (.png, .jpg, .tif)"))
+        part.notices.append(_ignored_notice(images_dir, ignored_images, "images (.png, .jpg, .tif)"))
     if ignored_masks:
-        found.notices.append(_ignored_notice(masks_dir, ignored_masks, "masks (.png, .tif)"))
-    return found
+        part.notices.append(_ignored_notice(masks_dir, ignored_masks, "masks (.png, .tif)"))
+    found.problems.extend(part.problems)
+    found.notices.extend(part.notices)
+    return part.samples
+
+
+def _same_names(images, masks) -> int:
+    """Images that pair without a rule: equal stems and ``<stem>_<label>`` names."""
+    rest = dict(masks)
+    return len(set(images) & set(rest)) + len(_label_files(images, rest))
+
+
+def _with_roi(found: Discovery, samples: list[Sample], roi_dir: Path) -> list[Sample]:
+    """Each sample with its region-of-interest mask from ``roi_dir``, paired by the same rules as the masks."""
+    images = {s.stem: [s.image] for s in samples}
+    rois, _ = _listing(roi_dir, MASK_EXTS | LOSSY_MASK_EXTS)
+    rekeyed = rekey(images, rois, len(set(images) & set(rois)))
+    assemble.announce(found, rekeyed, roi_dir, what="region of interest")
+    found.problems.extend(rekeyed.problems)
+    out = [replace(s, roi=rekeyed.masks[s.stem][0]) if len(rekeyed.masks.get(s.stem, ())) == 1
+           and s.stem not in rekeyed.taken else s for s in samples]
+    missing = [s for s in out if s.roi is None and s.stem not in rekeyed.taken]
+    if missing:
+        found.notices.append(f"{roi_dir}: no region-of-interest mask for {len(missing)} image(s) (e.g. "
+                             f"{missing[0].image.name}): the whole image counts there")
+    return out
 
 
 def _duplicate_stems(found: Discovery, listings) -> None:
@@ -305,30 +379,3 @@ def _colliding_masks(found: Discovery, images, masks, images_dir: Path) -> set[s
                               f"keep one mask per image "
                               f"(remove or rename the others)")
     return {p.stem for paths in extra.values() for p in paths}
-
-
-def _key(stem: str) -> str:
-    return unicodedata.normalize("NFC", stem).casefold()
-
-
-def _near_names(found: Discovery, images, masks) -> set[str]:
-    """An image without a mask and a mask without an image whose names differ only by Unicode normalisation
-    (NFC vs NFD, as macOS copies make) or by case: one problem naming both; returns both stems."""
-    orphan_masks = {_key(stem): stem for stem in masks if stem not in images}
-    taken: set[str] = set()
-    for stem in sorted(s for s in images if s not in masks):
-        other = orphan_masks.get(_key(stem))
-        if other is None or not images[stem] or not masks[other]:
-            continue
-        image, mask = images[stem][0], masks[other][0]
-        if unicodedata.normalize("NFC", stem) == unicodedata.normalize("NFC", other):
-            forms = "/".join(f for f in ("NFC", "NFD") if unicodedata.is_normalized(f, stem)) or "mixed"
-            mask_forms = "/".join(f for f in ("NFC", "NFD") if unicodedata.is_normalized(f, other)) or "mixed"
-            why = (f"differ only by Unicode normalisation (the image's is {forms}, the mask's {mask_forms}, as "
-                   f"copies from macOS make)")
-        else:
-            why = "differ only by upper and lower case"
-        found.problems.append(f"{image} and {mask}: names {why}, so they do not pair; rename one so both "
-                              f"names match byte for byte")
-        taken |= {stem, other}
-    return taken

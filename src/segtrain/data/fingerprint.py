@@ -36,6 +36,10 @@ class Fingerprint:
         Share of masks with no pixel outside class 0 (the background).
     smallest_class_fraction : float
         The smallest share of any foreground class (class 1 and up).
+    ignored_share : float
+        Share of all mask pixels ignored (an ignore value's, outside regions of interest); not in ``class_fractions``.
+    outside_roi : bool
+        The images have regions of interest: pixels outside them are ignored.
     """
 
     n_images: int
@@ -49,6 +53,8 @@ class Fingerprint:
     class_fractions: list
     empty_mask_share: float
     smallest_class_fraction: float
+    ignored_share: float = 0.0
+    outside_roi: bool = False
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -67,6 +73,7 @@ def fingerprint(report, stems: list[str]) -> Fingerprint:
     pixels = [report.class_pixels_per_image[s] for s in stems if s in report.class_pixels_per_image]
     totals = [sum(column) for column in zip(*pixels)] if pixels else [0] * report.num_classes
     labelled = sum(totals) or 1
+    ignored = sum(report.ignored_per_image.get(s, 0) for s in stems if s in report.class_pixels_per_image)
     fractions = [t / labelled for t in totals]
     empty = sum(1 for counts in pixels if sum(counts[1:]) == 0)
     intensity = {"min": math.nan, "max": math.nan, "mean": math.nan, "std": math.nan}
@@ -92,4 +99,6 @@ def fingerprint(report, stems: list[str]) -> Fingerprint:
         class_fractions=fractions,
         empty_mask_share=empty / len(pixels) if pixels else 0.0,
         smallest_class_fraction=min(fractions[1:]) if len(fractions) > 1 else 0.0,
+        ignored_share=ignored / (sum(totals) + ignored) if ignored else 0.0,
+        outside_roi=any(getattr(s, "roi", None) is not None for s in report.samples if s.stem in set(stems)),
     )

@@ -9,6 +9,11 @@ import numpy as np
 
 from segtrain.data.classes import format_values
 
+IGNORE_LABEL = 255
+"""The class-map value of an ignored pixel in training labels: a raw ``--ignore-index`` value (``data.ignore_index``,
+what the user sees in the mask files: CamVid's void 11, VOC's border 255, any value) maps to it, and so does
+every pixel outside a region of interest. Never a class: a run with an ignored value has at most 255 classes."""
+
 _LUT_RANGE = 1 << 17  # apply_label_mapping: a lookup table up to this range (1 MiB), else binary search
 
 
@@ -58,3 +63,13 @@ def apply_label_mapping(mask: np.ndarray, mapping: dict[int, int], default: int 
         missing = np.unique(mask[~hit])
         raise ValueError(f"mask values {format_values(missing)} are not in the label mapping")
     return out.astype(np.int64, copy=False)
+
+
+def ignore_label(data) -> int | None:
+    """The label ignored pixels carry in a run with these data settings (a ``DataConfig``):
+    :data:`IGNORE_LABEL` when a raw value is ignored (``data.ignore_index``) or other pixels are (``data.has_ignored``:
+    ``classes.json``'s ignore values, outside regions of interest); None when every pixel counts. Losses, metrics,
+    patch sampling and scores take this value, never ``data.ignore_index`` itself (a raw mask value)."""
+    if data.ignore_index is None and not getattr(data, "has_ignored", False):
+        return None
+    return IGNORE_LABEL

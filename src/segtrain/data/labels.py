@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from segtrain.data.discovery import Sample
-from segtrain.data.label_mapping import apply_label_mapping
+from segtrain.data.label_mapping import IGNORE_LABEL, apply_label_mapping
 from segtrain.data.multilabel import read_multilabel
-from segtrain.data.readers import read_mask
+from segtrain.data.sample_io import read_roi, read_sample_mask
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,15 @@ class LabelSpec:
 
 
 def read_labels(sample: Sample, spec: LabelSpec) -> np.ndarray:
-    """The labels of one sample: ``(H, W)`` int64 class indices, or ``(L, H, W)`` 0/1 for multilabel masks."""
+    """The labels of one sample: ``(H, W)`` int64 class indices, or ``(L, H, W)`` 0/1 for multilabel masks.
+
+    Raw values the spec maps to :data:`~segtrain.data.label_mapping.IGNORE_LABEL` (``--ignore-index``) and every
+    pixel outside the sample's region of interest carry that label."""
     if spec.multilabel:
-        return read_multilabel(sample, spec.multilabel).astype(np.int64)
-    raw = read_mask(sample.mask, colour=True) if spec.colour else read_mask(sample.mask)
-    return apply_label_mapping(raw, spec.mapping)
+        labels = read_multilabel(sample, spec.multilabel).astype(np.int64)
+    else:
+        labels = apply_label_mapping(read_sample_mask(sample, colour=spec.colour), spec.mapping)
+    inside = read_roi(sample, labels.shape[-2:])
+    if inside is not None:
+        labels[..., ~inside] = IGNORE_LABEL
+    return labels

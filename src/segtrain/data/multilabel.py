@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from segtrain.data.discovery import Sample
-from segtrain.data.readers import TIFF_EXTS, ReadError, read_image, read_mask
+from segtrain.data.readers import TIFF_EXTS, ReadError, read_mask
+from segtrain.data.sample_io import read_sample_image
 
 _BINARY = ({0, 1}, {0, 255})
 
@@ -43,7 +44,7 @@ def tiff_pages(path: Path) -> int:
 
 def is_multilabel(samples: list[Sample]) -> bool:
     """True when the masks are multilabel: per-label files, or multi-page TIFFs."""
-    return any(s.labels for s in samples) or any(tiff_pages(s.mask) > 1 for s in samples[:8])
+    return any(s.labels for s in samples) or any(tiff_pages(s.mask) > 1 for s in samples[:8] if s.page is None)
 
 
 def label_names(samples: list[Sample]) -> list[str]:
@@ -124,7 +125,7 @@ def check_multilabel(samples: list[Sample], report) -> None:
         problems_before = len(report.problems)
         size = None
         try:
-            image = read_image(sample.image)
+            image = read_sample_image(sample)
             size, channel_count = image.shape[:2], image.shape[2]
             channels.add(channel_count)
             values = image.astype(np.float32, copy=False)

@@ -116,15 +116,23 @@ def finite_pixels(path: Path | str, arr: np.ndarray, nan_as: float | None = None
 _CODEC_MISSING = re.compile(r"requires the '?(\w+)'? package|decoder (\w+) not available|(\w+) codec", re.I)
 
 
-def decode_failed(path: Path, exc: BaseException) -> ReadError:
+def decode_failed(path: Path, exc: BaseException, compression: str | None = None) -> ReadError:
     """A decoder's failure as "codec missing" (the file may be fine: install the codec), "too large"
-    (more pixels than the decoder takes), or "truncated or corrupt"."""
+    (more pixels than the decoder takes), or "truncated or corrupt".
+
+    ``compression`` names the file's compression (a TIFF's ``LZW``, ``ZSTD``, ...) when known: a decoder
+    that cannot be imported (tifffile's fallbacks raise ``ImportError`` when imagecodecs is missing) is then
+    a missing codec named by it, never a corrupt file."""
     from PIL import Image, UnidentifiedImageError
 
     codec = _CODEC_MISSING.search(str(exc))
-    if codec is not None:
-        package = codec.group(1) or "imagecodecs"
-        return ReadError(path, f"compressed with a codec that is not installed ({_detail(exc)})",
+    if codec is not None or isinstance(exc, ImportError):
+        package = codec.group(1) if codec is not None and codec.group(1) else "imagecodecs"
+        if package.lower() != "imagecodecs" and isinstance(exc, ImportError):
+            package = "imagecodecs"  # e.g. "No module named 'compression'": the fallback's module, not a package
+        what = f"{compression} compression, a codec that is not installed" if compression else \
+            "compressed with a codec that is not installed"
+        return ReadError(path, f"{what} ({_detail(exc)})",
                          f"pip install {package}, or re-save the file uncompressed (or as PNG)")
     if isinstance(exc, Image.DecompressionBombError):
         return ReadError(path, f"too large to decode ({_detail(exc)})",

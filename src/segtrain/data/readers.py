@@ -1,6 +1,9 @@
 """Read images and masks from disk into numpy arrays, with user-fixable errors.
 
-PNG and JPEG go through Pillow, ``.tif``/``.tiff`` through tifffile. Every
+PNG, JPEG and GIF go through Pillow, ``.tif``/``.tiff`` through tifffile (compressed TIFFs: LZW, Deflate,
+JPEG, zstd, ... through imagecodecs; a codec that is missing is named, never reported as a corrupt file).
+A multi-page TIFF image of at most 4 pages is read as one image with a channel per page (more pages are
+refused); ``page=`` reads one page of a stack (an OME-TIFF's planes, a multi-page mask). Every
 failure that comes from the file (missing, empty, truncated, corrupt, an
 unsupported layout) is raised as :class:`ReadError`, a
 :class:`~segtrain.errors.UserError` whose message is one line
@@ -30,7 +33,7 @@ from segtrain.data.read_errors import (  # noqa: F401 - the errors of reading, r
 
 TIFF_EXTS = frozenset({".tif", ".tiff"})
 
-_SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+_SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF"}
 """The format a PNG/JPEG suffix promises: a file holding another one is refused (a JPEG named
 ``.png`` would pass lossy masks off as exact)."""
 
@@ -40,7 +43,7 @@ def _check_format(path: Path, found: str | None) -> None:
     expected = _SUFFIX_FORMATS.get(path.suffix.lower())
     if expected is None or found is None or found == expected:
         return
-    right = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif"}.get(found)
+    right = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "GIF": ".gif"}.get(found)
     rename = f"rename it to {path.stem}{right} or " if right else ""
     raise ReadError(path, f"holds {found} data but is named {path.suffix}", f"{rename}re-export it as {expected}")
 
@@ -66,6 +69,8 @@ def _read_pil(path: Path, for_mask: bool, colour: bool = False) -> np.ndarray:
             if mode == "1":
                 # 1-bit: masks keep 0/1, images get 0/255 intensities.
                 return np.asarray(im).astype(np.uint8) * (1 if for_mask and not colour else 255)
+            if mode in ("P", "PA") and im.format == "GIF" and _gray_palette(im):
+                return np.array(im.convert("L"))  # a GIF's palette is reordered on saving: its grays are the values
             if mode in ("P", "PA"):
                 if for_mask and not colour:
                     return np.asarray(im)  # palette indices, not colours
@@ -77,30 +82,69 @@ def _read_pil(path: Path, for_mask: bool, colour: bool = False) -> np.ndarray:
         raise decode_failed(path, exc) from None
 
 
-def _read_tiff(path: Path, for_mask: bool) -> np.ndarray:
-    """Decode the first series of a TIFF; masks must have exactly one page."""
+def _gray_palette(im) -> bool:
+    """Whether a palette image's colours are all grays (R = G = B): its values are then gray levels."""
+    palette = im.getpalette() or []
+    return all(palette[k] == palette[k + 1] == palette[k + 2] for k in range(0, len(palette) - 2, 3))
+
+
+MAX_PAGE_CHANNELS = 4
+"""A multi-page TIFF image of at most this many pages is read as one image with a channel per page."""
+
+
+def _read_tiff(path: Path, for_mask: bool, page: int | None = None) -> tuple[np.ndarray, bool]:
+    """Decode one page (``page``) or the first series of a TIFF; masks must then have exactly one page.
+
+    Returns the pixels and whether the pages of a stack became the channels (kept all, no alpha dropped)."""
     import tifffile
 
+    codec = None
     try:
         with tifffile.TiffFile(path) as tif:
             pages = len(tif.pages)
+            codec = _compression(tif)
+            if page is not None:
+                if not 0 <= page < pages:
+                    raise ReadError(path, f"has {pages} page(s), no page {page}", "check the stack and its mask")
+                return np.asarray(tif.pages[page].asarray()), False
             if for_mask and pages > 1:
                 raise ReadError(
                     path, f"multi-page TIFF mask ({pages} pages)",
-                    "save one page with one class index per pixel "
-                    "(multilabel masks come in a later version)",
+                    "save one page with one class index per pixel, or give the image as many pages (one "
+                    "sample per page)",
                 )
-            return np.asarray(tif.series[0].asarray())
-    except _DECODE_ERRORS as exc:
-        raise decode_failed(path, exc) from None
+            arr = np.asarray(tif.series[0].asarray())
+            if pages > 1 and arr.ndim == 3 and arr.shape[0] == pages:
+                if pages > MAX_PAGE_CHANNELS:
+                    raise ReadError(path, f"unsupported multi-page TIFF of {pages} pages with a one-page mask",
+                                    f"up to {MAX_PAGE_CHANNELS} pages are read as channels; give its mask as many "
+                                    "pages (one sample per page) or save one image per page")
+                return np.moveaxis(arr, 0, -1), True
+            return arr, False
+    except (*_DECODE_ERRORS, ImportError) as exc:
+        raise decode_failed(path, exc, codec) from None
 
 
-def _read_raw(path: Path | str, for_mask: bool, colour: bool = False) -> tuple[Path, np.ndarray]:
+def _compression(tif) -> str | None:
+    """The compression of a TIFF's first page (``LZW``, ``ZSTD``, ...), None when uncompressed or unknown."""
+    try:
+        name = tif.pages[0].compression.name
+    except (*_DECODE_ERRORS, AttributeError):
+        return None
+    return None if name == "NONE" else name
+
+
+def _read_raw(path: Path | str, for_mask: bool, colour: bool = False, page: int | None = None
+              ) -> tuple[Path, np.ndarray, bool]:
+    """The pixels of a file, and whether its channels are the pages of a stack (kept, none is alpha)."""
     path = Path(path)
     check_file(path)
+    stacked = False
     if path.suffix.lower() in TIFF_EXTS:
-        arr = _read_tiff(path, for_mask)
+        arr, stacked = _read_tiff(path, for_mask, page)
     else:
+        if page is not None:
+            raise ReadError(path, f"page {page} asked of a file that is not a TIFF", "give a multi-page TIFF")
         arr = _read_pil(path, for_mask, colour)
     while arr.ndim > 3 and arr.shape[0] == 1:  # e.g. (1, 1, H, W) from TIFF series
         arr = arr[0]
@@ -117,10 +161,11 @@ def _read_raw(path: Path | str, for_mask: bool, colour: bool = False) -> tuple[P
         raise ReadError(path, f"zero-sized image ({arr.shape[0]}x{arr.shape[1]})", _REEXPORT)
     if arr.dtype.kind not in "biuf":
         raise ReadError(path, f"unsupported pixel type {arr.dtype}", "save it as 8- or 16-bit integers")
-    return path, arr
+    return path, arr, stacked
 
 
-def read_image(path: Path | str, nan_as: float | None = None, nonfinite_fix: str = NONFINITE_FIX) -> np.ndarray:
+def read_image(path: Path | str, nan_as: float | None = None, nonfinite_fix: str = NONFINITE_FIX,
+               page: int | None = None) -> np.ndarray:
     """Read an image as ``(H, W, C)``.
 
     Parameters
@@ -130,12 +175,15 @@ def read_image(path: Path | str, nan_as: float | None = None, nonfinite_fix: str
     nan_as : float, optional
         The value NaN and infinite pixels of a float image are read as; None (the default) refuses
         such an image (:class:`NonFiniteError`, whose fix is ``nonfinite_fix``).
+    page : int, optional
+        Read this page (0-based) of a multi-page TIFF only.
 
     Returns
     -------
     numpy.ndarray
         ``(H, W, C)`` with ``C`` 1 (gray, also from gray+alpha) or 3 (RGB, also
-        from RGBA and palette images); ``uint8``, ``uint16`` or ``float32``.
+        from RGBA and palette images), or one channel per page (up to 4) of a multi-page TIFF;
+        ``uint8``, ``uint16`` or ``float32``.
         Other integer types become ``uint16`` when their values fit, else
         ``float32``; other float types become ``float32``.
 
@@ -147,9 +195,11 @@ def read_image(path: Path | str, nan_as: float | None = None, nonfinite_fix: str
     NonFiniteError
         NaN or infinite pixels, unless ``nan_as`` is given.
     """
-    path, arr = _read_raw(path, for_mask=False)
+    path, arr, stacked = _read_raw(path, for_mask=False, page=page)
     if arr.ndim == 2:
         arr = arr[..., None]
+    elif stacked:
+        pass  # one channel per page: none of them is alpha
     elif arr.shape[-1] == 2:  # gray + alpha
         arr = arr[..., :1]
     elif arr.shape[-1] == 4:  # RGB + alpha
@@ -212,8 +262,8 @@ def _integer_values(path: Path, arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _read_colours(path: Path) -> np.ndarray:
-    path, arr = _read_raw(path, for_mask=True, colour=True)
+def _read_colours(path: Path, page: int | None = None) -> np.ndarray:
+    path, arr, _ = _read_raw(path, for_mask=True, colour=True, page=page)
     return colour_values(path, arr)
 
 
@@ -264,7 +314,7 @@ def mask_values(path: Path, arr: np.ndarray, narrow: bool = True) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def read_mask(path: Path | str, colour: bool = False) -> np.ndarray:
+def read_mask(path: Path | str, colour: bool = False, page: int | None = None) -> np.ndarray:
     """Read a mask of class indices (or of class colours) as ``(H, W)``, values as stored.
 
     Parameters
@@ -274,6 +324,8 @@ def read_mask(path: Path | str, colour: bool = False) -> np.ndarray:
     colour : bool, default False
         Read what the mask shows as packed colours: RGB(A) as is, palette PNGs
         through their palette, 1-bit as black/white, gray ``g`` as ``(g, g, g)``.
+    page : int, optional
+        Read this page (0-based) of a multi-page TIFF mask.
 
     Returns
     -------
@@ -293,8 +345,8 @@ def read_mask(path: Path | str, colour: bool = False) -> np.ndarray:
         float values; with ``colour=True``, values that do not fit 8 bits.
     """
     if colour:
-        return _read_colours(Path(path))
-    path, arr = _read_raw(path, for_mask=True)
+        return _read_colours(Path(path), page)
+    path, arr, _ = _read_raw(path, for_mask=True, page=page)
     return mask_values(path, arr)
 
 

@@ -70,6 +70,33 @@ def load_split(path: Path, stems: list[str]) -> dict[str, list[str]]:
     return {name: sorted(members) for name, members in split.items()}
 
 
+def from_layout(stems: list[str], given: dict[str, list[str]], val_fraction: float, test_fraction: float,
+                seed: int) -> tuple[dict[str, list[str]], str]:
+    """The split a dataset's folders or list files give, restricted to ``stems``; a split they leave out
+    (DRIVE has ``training/`` and ``test/`` only) is drawn from train by ``seed``, as a random split would.
+
+    Returns the split and what was drawn (empty when nothing was).
+    """
+    known = set(stems)
+    split = {name: sorted(set(given.get(name, [])) & known) for name in SPLITS}
+    missing = [name for name, fraction in (("val", val_fraction), ("test", test_fraction))
+               if not split[name] and fraction > 0]
+    if not missing:
+        return split, ""
+    n = len(stems)
+    sizes = {"val": max(1, round(n * val_fraction)), "test": max(1, round(n * test_fraction))}
+    train = split["train"]
+    if len(train) - sum(sizes[name] for name in missing) < 1:
+        raise UserError(f"the dataset's split folders give {len(train)} training image(s), too few to also draw "
+                        f"{' and '.join(missing)} from; add images or give a split file with --split")
+    order = [train[i] for i in np.random.default_rng(seed).permutation(len(train))]
+    for name in missing:
+        split[name], order = sorted(order[: sizes[name]]), order[sizes[name]:]
+    split["train"] = sorted(order)
+    drawn = ", ".join(f"{sizes[name]} {name}" for name in missing)
+    return split, f" ({drawn}, seed {seed})"
+
+
 def resolve_split(
     stems: list[str],
     root: Path,
@@ -77,17 +104,23 @@ def resolve_split(
     val_fraction: float,
     test_fraction: float,
     seed: int,
+    given: dict[str, list[str]] | None = None,
+    given_source: str | None = None,
 ) -> tuple[dict[str, list[str]], str]:
     """The split to use and a sentence saying where it came from.
 
-    Order of precedence: ``split_file`` (``--split``), then ``root/split.json``, then a random
-    split by ``seed``.
+    Order of precedence: ``split_file`` (``--split``), then ``root/split.json``, then the split the
+    dataset's layout gives (``given``: split folders or list files, said by ``given_source``), then a
+    random split by ``seed``.
     """
     if split_file is not None:
         return load_split(Path(split_file), stems), f"split from {split_file}"
     default = Path(root) / "split.json"
     if default.exists():
         return load_split(default, stems), f"split from {default} (found in the dataset folder)"
+    if given is not None:
+        split, drawn = from_layout(stems, given, val_fraction, test_fraction, seed)
+        return split, f"split {given_source or 'from the dataset folders'}{drawn}"
     split = random_split(stems, val_fraction, test_fraction, seed)
     shares = f"{1 - val_fraction - test_fraction:.0%}/{val_fraction:.0%}/{test_fraction:.0%}"
     return split, f"random {shares} split with seed {seed}"

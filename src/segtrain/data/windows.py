@@ -246,8 +246,9 @@ def open_windows(path: Path | str) -> ImageWindows:
         try:  # a codec tifffile lacks shows on the first segment, before any work
             windows.raw(0, 0, 1, 1)
         except Exception as exc:
+            compression = windows.page.compression.name
             windows.close()
-            raise decode_failed(path, exc) from None  # a codec not installed, or corrupt data: told apart
+            raise decode_failed(path, exc, None if compression == "NONE" else compression) from None  # told apart
         return windows
     tif.close()
     return _Mapped(path, array)

@@ -162,8 +162,8 @@ def _nonfinite_finding(history: RunHistory, cause: str, events: list[dict[str, A
         message += facts
         parts = []
         if 255 in values:
-            parts.append("if 255 marks pixels to ignore, set data.ignore_index: 255 in a --config YAML (for 0/255 "
-                         "binary masks, map 255 to 1 with data.label_mapping)")
+            parts.append("if 255 marks pixels to ignore, pass --ignore-index 255 (data.ignore_index: 255), the raw "
+                         "mask value: segtrain check then leaves it out of the classes")
         real = [v for v in values if isinstance(v, int) and v != 255]
         if real:
             parts.append(f"if {', '.join(map(str, real))} {'is a real class' if len(real) == 1 else 'are real classes'}"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
 
+from segtrain.data.label_mapping import ignore_label
 from segtrain.data.labels import LabelSpec
 from segtrain.data.loaders.datamodule import SegmentationDataModule, TrainPatches, WholeImages
 from segtrain.data.loaders.worker_failures import NamedDataset, explain_loader_error, usable_workers
@@ -24,12 +25,15 @@ from segtrain.engine.guard import TrainingGuard
 from segtrain.engine.module import SegmentationModule
 from segtrain.engine.records import EventLog
 from segtrain.engine.stops import PLANNED_END, BudgetStop, StepLimitStop, who_stopped
-from segtrain.engine.trainer import build_trainer
+from segtrain.engine.trainer import UserHooks, build_trainer
 from segtrain.errors import UserError
 from segtrain.evaluation.refine import refine
 from segtrain.evaluation.threshold import tune_threshold
+from segtrain.inference.checkpoints import load_weights
+from segtrain.inference.predictor import load_checkpoint
 from segtrain.runtime.ranks import mark_prepared, rank
 from segtrain.runtime.record import RunRecord
+from segtrain.runtime.rundir import RunDir
 
 logger = logging.getLogger("segtrain")
 
@@ -51,6 +55,9 @@ class TrainResult:
     """The test-split scores, when the run was evaluated at its end."""
     report: Path | None = None
     """``report.html``, when it was written at the end of the run."""
+    task: str = "segment"
+    """``segment`` or ``denoise`` (a Noise2Void run: ``best_val_loss`` instead of a Dice)."""
+    best_val_loss: float | None = None
 
 
 def resolve_run_config(cfg, report, spec, plan):
@@ -65,8 +72,9 @@ def resolve_run_config(cfg, report, spec, plan):
                  "optimizer", "schedule", "loss", "cache_mb", "scale"):
         if name in plan:  # (plans made before the cache or the scale existed have neither)
             setattr(resolved.train, name, plan[name])
-    if "stem" in plan:
-        resolved.model.stem = plan["stem"]
+    for name in ("stem", "width", "depth"):  # (width and depth are planned only by the budget race)
+        if name in plan:
+            setattr(resolved.model, name, plan[name])
     if isinstance(plan.get("augment"), dict):
         resolved.augment = cfg.augment.filled(plan["augment"])
     return resolved
@@ -93,8 +101,10 @@ class _Extension(Callback):
 
 
 def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: dict, plan, progress=None,
-        resume_from: Path | None = None, extend_to_steps: int | None = None) -> TrainResult:
-    """Train (or continue from ``resume_from``) and return how it went; writes ``findings.json``."""
+        resume_from: Path | None = None, extend_to_steps: int | None = None,
+        replan_schedule: bool = True, after: bool = True, hooks: UserHooks | None = None) -> TrainResult:
+    """Train (or continue from ``resume_from``) and return how it went; writes ``findings.json``. A slice of the
+    budget race (:mod:`segtrain.pipeline.race`) keeps its schedule (``replan_schedule``) and skips ``after``."""
     import lightning as L
 
     train_cfg = resolved.train
@@ -109,10 +119,11 @@ def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: di
     first = rank() == 0
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     module = SegmentationModule(meta)
+    _start_from(module, None if resume_from is not None else train_cfg.init_from)  # --init-from: its weights
     workers = _workers(plan["num_workers"], run, first)
     # every loader process of every process on this machine keeps its own cache: share the budget out
     holders = max(1, workers) * train_cfg.devices
-    patches = TrainPatches(train_samples, sizes, plan["patch_size"], spec, resolved.augment, resolved.data.ignore_index,
+    patches = TrainPatches(train_samples, sizes, plan["patch_size"], spec, resolved.augment, ignore_label(resolved.data),
                            cache_bytes=int(plan.get("cache_mb") or 0) * 2**20 // holders,
                            scale=resolved.train.scale or 1.0)
     whole = WholeImages(val_samples, spec)
@@ -124,14 +135,15 @@ def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: di
     guard = TrainingGuard(
         events, train_cfg.max_recoveries, train_cfg.recovery_lr_factor,
         lambda numbers: [str(train_samples[n].image) for n in numbers],
-        int(record.num_classes), resolved.data.ignore_index, record.mode, plan["precision"],
+        int(record.num_classes), ignore_label(resolved.data), record.mode, plan["precision"],
     )
     diagnosis = EpochDiagnosis(run.histories, record.diagnosis_facts())
     extra = [diagnosis, interruption := Interruption(run.last, events)]
     if extend_to_steps is not None:
         extra.append(_Extension(extend_to_steps))
-    trainer, budget_stop = build_trainer(run, resolved, plan, module.schedule, progress, guard=guard,
-                                         extra_callbacks=extra)
+    trainer, budget_stop = build_trainer(run, resolved, plan, module.schedule if replan_schedule else None, progress,
+                                         guard=guard,
+                                         extra_callbacks=extra, hooks=hooks)
     if resume_from is not None and extend_to_steps is not None and budget_stop is not None:
         budget_stop.fresh = True
     if first and train_cfg.devices * train_cfg.num_nodes > 1:
@@ -154,8 +166,7 @@ def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: di
         return TrainResult(run=run.path, best_checkpoint=run.best, best_val_dice=None, best_epoch=None,
                            epochs=trainer.current_epoch, steps=trainer.global_step, seconds=seconds,
                            stopped_by="", rank_zero=False)
-    _after_training(run, resolved, spec, record.mode, val_samples, plan)
-    findings = _findings(run, record, diagnosis)
+    findings = _after_training(run, resolved, spec, record, val_samples, plan, diagnosis) if after else []
     best_score = trainer.checkpoint_callback.best_model_score
     return TrainResult(
         run=run.path,
@@ -171,13 +182,26 @@ def fit(run, resolved, record: RunRecord, report, samples: dict, split_stems: di
     )
 
 
-def _after_training(run, resolved, spec, mode: str, val_samples, plan) -> None:
+def _start_from(module: SegmentationModule, run) -> None:
+    """A fine-tuning run's first weights (``--init-from``): the network of ``run``'s best checkpoint, weights only
+    (nothing without ``run``)."""
+    if not run:
+        return
+    checkpoint = RunDir.open(run).checkpoint()
+    state = load_checkpoint(checkpoint)["state_dict"]
+    load_weights(module.model, {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")},
+                 checkpoint)
+    logger.info(f"starting from the weights of {checkpoint}")
+
+
+def _after_training(run, resolved, spec, record: RunRecord, val_samples, plan, diagnosis) -> list:
     """Choices made on the validation images with the best weights: the threshold (when asked for),
-    then test-time flips and post-processing."""
-    device = _device(plan)
+    then test-time flips and post-processing; then the diagnosis (its findings)."""
+    device, mode = _device(plan), record.mode
     if resolved.train.tune_threshold:
         tune_threshold(run, resolved, spec, mode, val_samples, device)
     refine(run, resolved, spec, mode, val_samples, device)
+    return _findings(run, record, diagnosis)
 
 
 def _device(plan) -> str:

@@ -33,6 +33,7 @@ import torch
 
 from segtrain.config.schema import SegtrainConfig
 from segtrain.data.discovery import Sample
+from segtrain.data.label_mapping import ignore_label
 from segtrain.data.labels import LabelSpec
 from segtrain.engine.gradients import clip_to, group_norms, layer_groups, total_norm
 from segtrain.engine.oom_recovery import run_recovering
@@ -88,7 +89,7 @@ class SegmentationModule(L.LightningModule):
         self.config = SegtrainConfig.model_validate(meta["config"])
         self.mode = meta.get("mode") or mode_of(meta["num_classes"])
         self.model = build_model(meta["in_channels"], meta["num_classes"], self.config.model, self.mode)
-        self.ignore_index = self.config.data.ignore_index
+        self.ignore_index = ignore_label(self.config.data)
         self.threshold = float(meta.get("threshold", 0.5))
         if self.mode == "multilabel":
             self.val_confusion = multilabel_counts(meta["num_classes"], self.ignore_index)

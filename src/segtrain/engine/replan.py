@@ -47,7 +47,10 @@ class ScheduleReplan(Callback):
             return
         clock = self.clock
         elapsed = time.perf_counter() - clock.start
-        step_s = max(1e-6, (elapsed - clock.val_total) / trainer.global_step)
+        done = trainer.global_step - clock.first_step  # the steps this clock has timed
+        if done <= 0:
+            return
+        step_s = max(1e-6, (elapsed - clock.val_total) / done)
         steps_per_epoch = max(1, trainer.num_training_batches)  # one loader batch is one update
         remaining = max(0.0, clock.budget_s - elapsed)
         validations_left = math.ceil(remaining / (steps_per_epoch * step_s + clock.val_s))

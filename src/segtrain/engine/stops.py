@@ -69,8 +69,12 @@ class BudgetStop(Stopper):
         self.val_started = 0.0
         self.val_total = 0.0
 
+    first_step = 0
+    """The step at which this clock started: a fresh clock on a continued run (see :attr:`fresh`) counts from there."""
+
     def on_train_start(self, trainer, pl_module) -> None:
         self.start = time.perf_counter() - getattr(self, "elapsed", 0.0)
+        self.first_step = trainer.global_step if self.fresh else 0
 
     def state_dict(self) -> dict:
         return {"elapsed": time.perf_counter() - self.start, "val_total": self.val_total, "val_s": self.val_s}

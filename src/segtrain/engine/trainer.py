@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import dataclass
 
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
@@ -21,6 +22,15 @@ from segtrain.planning.plan import TrainingPlan
 from segtrain.runtime.rundir import RunDir
 
 MONITOR = "val/dice"
+
+
+@dataclass(frozen=True)
+class UserHooks:
+    """A user's own Lightning loggers and callbacks (``segtrain.train(loggers=..., callbacks=...)``), added to
+    segtrain's: its CSV histories are written all the same and stay what ``doctor`` and the report read."""
+
+    loggers: tuple = ()
+    callbacks: tuple = ()
 
 
 class _ProgressBar(TQDMProgressBar):
@@ -78,6 +88,7 @@ def build_trainer(
     progress: bool | None = None,
     guard=None,
     extra_callbacks=(),
+    hooks: UserHooks | None = None,
 ) -> tuple[L.Trainer, BudgetStop | None]:
     """A Trainer that validates every epoch, keeps ``best.ckpt`` (by validation Dice) and ``last.ckpt``.
 
@@ -85,7 +96,7 @@ def build_trainer(
     epochs (or ``max_steps``). ``last.ckpt`` is also written every ``train.checkpoint_every_s``
     seconds. ``guard`` (a :class:`segtrain.engine.guard.TrainingGuard`) acts on failed steps
     before anything records or saves them. Files are written by rank zero only (Lightning's
-    checkpointing and the logs check it).
+    checkpointing and the logs check it). ``hooks``: the user's loggers and callbacks, added last.
     """
     train = config.train
     budget = plan.get("budget_s")
@@ -120,11 +131,7 @@ def build_trainer(
         callbacks.append(_ProgressBar(refresh_rate=1))
     until_budget = budget is not None and train.epochs is None and train.max_steps is None
     processes = train.devices * train.num_nodes
-    logger = experiment_logger(run, train.logger)
-    if logger is not None:
-        from lightning.pytorch.callbacks import LearningRateMonitor
-
-        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    loggers = _loggers(run, train, hooks or UserHooks(), callbacks)
     return (
         L.Trainer(
             accelerator=plan["device"] if train.accelerator == "auto" else train.accelerator,
@@ -139,7 +146,7 @@ def build_trainer(
             deterministic=train.deterministic or None,
             callbacks=callbacks,
             plugins=[AtomicCheckpointIO()],
-            logger=logger if logger is not None else False,
+            logger=loggers or False,
             enable_model_summary=False,
             enable_progress_bar=progress,
             num_sanity_val_steps=0,
@@ -149,6 +156,19 @@ def build_trainer(
         ),
         budget_stop,
     )
+
+
+def _loggers(run: RunDir, train, hooks: UserHooks, callbacks: list) -> list:
+    """The experiment logger of ``train.logger`` and the user's, with a rate monitor when there is any; the
+    user's callbacks are appended to ``callbacks``."""
+    own = experiment_logger(run, train.logger)
+    loggers = [*([own] if own is not None else []), *hooks.loggers]
+    if loggers:
+        from lightning.pytorch.callbacks import LearningRateMonitor
+
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    callbacks += list(hooks.callbacks)
+    return loggers
 
 
 def _stoppers(train, plan: TrainingPlan, schedule) -> tuple[list, BudgetStop | None]:

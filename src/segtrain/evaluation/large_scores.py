@@ -22,7 +22,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from segtrain.data.label_mapping import apply_label_mapping
+from segtrain.data.label_mapping import apply_label_mapping, ignore_label
+from segtrain.data.sample_io import refuse_windowed
 from segtrain.data.windows import open_mask_windows, open_windows
 from segtrain.errors import UserError
 from segtrain.inference.large import Network, network_of, stream_logits
@@ -173,6 +174,7 @@ def score_large(predictor, sample, labels, evaluator, tiles_per_batch: int = TIL
 def _stream_against_truth(network, sample, labels, tiles_per_batch: int, make_sink):
     """Stream ``sample``'s image through ``network`` into the sink ``make_sink(truth, (H, W))`` builds
     (``truth`` reads the mask's rows); both files are closed afterwards. Returns the sink."""
+    refuse_windowed(sample)
     windows = open_windows(sample.image)
     try:
         truth = _Truth(sample, labels, windows.shape[:2])
@@ -190,4 +192,4 @@ def _ignore_index(source):
     if hasattr(source, "ignore_index"):
         return source.ignore_index
     config = getattr(source, "config", None)
-    return config.data.ignore_index if config is not None else None
+    return ignore_label(config.data) if config is not None else None

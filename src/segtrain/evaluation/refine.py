@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from segtrain.data.label_mapping import ignore_label
 from segtrain.data.labels import read_labels
-from segtrain.data.readers import read_image
+from segtrain.data.sample_io import read_sample_image
 from segtrain.data.windows import is_large
 from segtrain.inference.flips import describe, training_flips
 from segtrain.inference.postprocess import apply_steps
@@ -109,13 +110,13 @@ def refine(run, resolved, spec, mode: str, val_samples, device: str = "cpu") -> 
     views = training_flips(resolved.augment.hflip, resolved.augment.vflip)
     truths, plain, flipped, seconds, pixels = [], [], [], {"as is": 0.0, "flips": 0.0}, 0
     for sample in samples:
-        image = read_image(sample.image)
+        image = read_sample_image(sample)
         truths.append(read_labels(sample, spec))
         pixels += image.shape[0] * image.shape[1]
         plain.append(_predict(predictor, image, False, seconds, "as is"))
         if len(views) > 1 and given_tta is not False:
             flipped.append(_predict(predictor, image, True, seconds, "flips"))
-    scorer = _Scorer(truths, num_classes, resolved.data.ignore_index)
+    scorer = _Scorer(truths, num_classes, ignore_label(resolved.data))
     before = scorer.score(plain)
     tta_score = scorer.score(flipped) if flipped else None
     tta = bool(given_tta) if given_tta is not None else (tta_score is not None and tta_score > before)

@@ -12,28 +12,33 @@ from __future__ import annotations
 from typing import Any
 
 from segtrain.data.discovery import Sample
+from segtrain.data.label_mapping import ignore_label
 from segtrain.data.labels import LabelSpec, read_labels
-from segtrain.data.readers import read_image
+from segtrain.data.sample_io import read_sample_image
 from segtrain.data.windows import is_large
 from segtrain.evaluation.large_scores import score_large
 from segtrain.metrics.evaluator import SegmentationEvaluator
 from segtrain.inference.predictor import Predictor
+from segtrain.runtime.progress import largest_file, progress_bar, wanted
 
 
 def evaluate_samples(predictor: Predictor, samples: list[Sample]) -> dict[str, Any]:
     """Scores of ``predictor`` on ``samples`` (see :meth:`SegmentationEvaluator.result`)."""
     meta = predictor.meta
     spec = LabelSpec.from_meta(meta)
-    ignore = predictor.config.data.ignore_index
+    ignore = ignore_label(predictor.config.data)
     if predictor.mode == "multilabel":
         return _evaluate_multilabel(predictor, samples, spec, ignore)
     evaluator = SegmentationEvaluator(int(meta["num_classes"]), meta.get("class_names"), ignore)
-    for sample in samples:
-        if is_large(sample):  # too large for memory: predicted and scored band by band
-            score_large(predictor, sample, spec, evaluator)
-            continue
-        prediction = predictor.classes(predictor.logits(read_image(sample.image)))
-        evaluator.add(sample.stem, prediction, read_labels(sample, spec))
+    show = wanted(len(samples), largest_file(s.image for s in samples))  # a bar on a terminal, for long work
+    with progress_bar("scoring", len(samples), show) as advance:
+        for sample in samples:
+            if is_large(sample):  # too large for memory: predicted and scored band by band
+                score_large(predictor, sample, spec, evaluator)
+            else:
+                prediction = predictor.classes(predictor.logits(read_sample_image(sample)))
+                evaluator.add(sample.stem, prediction, read_labels(sample, spec))
+            advance()
     result = evaluator.result()
     result["mode"] = predictor.mode
     if predictor.mode == "binary":
@@ -45,7 +50,7 @@ def _evaluate_multilabel(predictor: Predictor, samples: list[Sample], spec: Labe
     names = list(spec.multilabel or [])
     evaluators = [SegmentationEvaluator(2, ["none", name], ignore) for name in names]
     for sample in samples:
-        prediction = predictor.classes(predictor.logits(read_image(sample.image)))
+        prediction = predictor.classes(predictor.logits(read_sample_image(sample)))
         truth = read_labels(sample, spec)
         for k, evaluator in enumerate(evaluators):
             evaluator.add(sample.stem, prediction[k], truth[k])

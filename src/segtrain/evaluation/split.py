@@ -7,6 +7,7 @@ from typing import Any
 
 from segtrain.config.io import read_run_split
 from segtrain.data.discovery import discover
+from segtrain.data.layouts import LayoutOptions
 from segtrain.errors import UserError
 from segtrain.evaluation.samples import evaluate_samples
 from segtrain.inference.predictor import Predictor
@@ -26,7 +27,7 @@ def evaluate_run(run: Path | str, data: Path | str | None = None, split: str = "
     stems = read_run_split(rundir.split)[split]
     if not stems:
         raise UserError(f"{rundir.split}: the {split} split is empty; nothing to evaluate")
-    available = {s.stem: s for s in discover(root).samples}
+    available = {s.stem: s for s in discover(root, LayoutOptions.from_config(predictor.config.data)).samples}
     missing = [s for s in stems if s not in available]
     if missing:
         raise UserError(f"{root}: {len(missing)} {split} image(s) of the run are missing (e.g. {missing[0]}); pass --data")

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from segtrain.config import save_config
+from segtrain.data.label_mapping import ignore_label
 from segtrain.data.labels import read_labels
-from segtrain.data.readers import read_image
+from segtrain.data.sample_io import read_sample_image
 from segtrain.data.windows import is_large
 from segtrain.inference.predictor import Predictor, load_checkpoint
 from segtrain.runtime.rundir import save_checkpoint_atomic
@@ -93,10 +94,10 @@ def tune_threshold(run, resolved, spec, mode, val_samples, device: str = "cpu") 
     predictor = Predictor(load_checkpoint(best), device=device)
     counter = ThresholdCounter(1 if mode == "binary" else int(predictor.meta["num_classes"]))
     for sample in val_samples:
-        logits = predictor.logits(read_image(sample.image))
+        logits = predictor.logits(read_sample_image(sample))
         labels = torch.from_numpy(read_labels(sample, spec))
         probs = torch.sigmoid(logits[0].float())
-        counter.add(probs, labels[None] if mode == "binary" else labels, resolved.data.ignore_index)
+        counter.add(probs, labels[None] if mode == "binary" else labels, ignore_label(resolved.data))
     choice = counter.choose()
     logger.info(f"tuned on {len(val_samples)} validation images: {choice.describe()}")
     resolved.train.threshold = choice.threshold

@@ -24,7 +24,8 @@ import torch
 
 from segtrain._version import __version__
 from segtrain.data.discovery import discover
-from segtrain.data.readers import read_image
+from segtrain.data.layouts import LayoutOptions
+from segtrain.data.sample_io import read_sample_image
 from segtrain.data.windows import is_large
 from segtrain.errors import UserError
 from segtrain.exporting.graph import Core, WholeImageNetwork
@@ -90,12 +91,13 @@ def validation_images(predictor: Predictor, run) -> tuple[list[np.ndarray], str]
     root = predictor.config.data.root
     try:
         stems = json.loads(run.split.read_text()).get("val") or []
-        available = {s.stem: s for s in discover(root).samples} if root is not None else {}
+        layout = LayoutOptions.from_config(predictor.config.data)
+        available = {s.stem: s for s in discover(root, layout).samples} if root is not None else {}
     except (OSError, ValueError, AttributeError, UserError):
         stems, available = [], {}
     samples = [available[s] for s in stems if s in available and not is_large(available[s])][:PARITY_IMAGES]
     if samples:
-        return [read_image(s.image) for s in samples], f"validation images of {root}"
+        return [read_sample_image(s) for s in samples], f"validation images of {root}"
     rng = np.random.default_rng(0)
     side = 2 * predictor.patch + 7  # not a multiple of anything: the padding is exercised too
     images = [rng.random((side, side + 24, predictor.in_channels)).astype(np.float32) * 255 for _ in range(2)]

@@ -13,6 +13,7 @@ from segtrain.inference.large import predict_large, should_stream
 from segtrain.inference.predictor import Predictor
 from segtrain.inference.writers import mask_suffix, mask_values, write_mask, write_probabilities
 from segtrain.runtime.outputs import claim, guard_output
+from segtrain.runtime.progress import largest_file, progress_bar, wanted
 
 logger = logging.getLogger("segtrain")
 
@@ -94,21 +95,28 @@ def predict_files(predictor: Predictor, files: list[Path], out: Path, probabilit
     guard_output(out, inputs=[*files, *folders, *reads], names=names)
     claim(out, "predict", names)
     written = []
-    for file in files:
-        if file in streamed:  # a TIFF too large for memory: by windows, into TIFF masks
-            written.append(predict_large(predictor, file, out, probabilities, values, nan_as=nan_as))
+    with progress_bar("predicting", len(files), wanted(len(files), largest_file(files))) as advance:
+        for file in files:
+            if file in streamed:  # a TIFF too large for memory: by windows, into TIFF masks
+                written.append(predict_large(predictor, file, out, probabilities, values, nan_as=nan_as))
+            else:
+                written.append(_predict_one(predictor, file, out, probabilities, values, labels, nan_as))
             logger.info(f"{file} -> {written[-1]}")
-            continue
-        logits = predictor.logits(read_image(file, nan_as, PREDICT_NONFINITE_FIX))  # NaN/inf: refused unless nan_as
-        target = out / f"{file.stem}.png"
-        if labels:  # one 0/255 mask per label
-            for name, channel in zip(labels, predictor.classes(logits)):
-                write_mask(out / f"{file.stem}_{name}.png", channel, {0: 0, 1: 255})
-            target = out / f"{file.stem}_{labels[0]}.png"
-        else:
-            target = write_mask(target, predictor.classes(logits), values, bool(predictor.meta.get("colour_masks")))
-        if probabilities:
-            write_probabilities(out / f"{file.stem}_prob.tif", predictor.probabilities(logits))
-        written.append(target)
-        logger.info(f"{file} -> {target}")
+            advance()
     return written
+
+
+def _predict_one(predictor: Predictor, file: Path, out: Path, probabilities: bool, values, labels,
+                 nan_as: float | None) -> Path:
+    """The mask (or label masks) and probabilities of one image held in memory; returns the (first) mask."""
+    logits = predictor.logits(read_image(file, nan_as, PREDICT_NONFINITE_FIX))  # NaN/inf: refused unless nan_as
+    target = out / f"{file.stem}.png"
+    if labels:  # one 0/255 mask per label
+        for name, channel in zip(labels, predictor.classes(logits)):
+            write_mask(out / f"{file.stem}_{name}.png", channel, {0: 0, 1: 255})
+        target = out / f"{file.stem}_{labels[0]}.png"
+    else:
+        target = write_mask(target, predictor.classes(logits), values, bool(predictor.meta.get("colour_masks")))
+    if probabilities:
+        write_probabilities(out / f"{file.stem}_prob.tif", predictor.probabilities(logits))
+    return target

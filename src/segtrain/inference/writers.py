@@ -18,15 +18,21 @@ from pathlib import Path
 
 import numpy as np
 
+from segtrain.data.label_mapping import IGNORE_LABEL
+
 
 def mask_values(label_mapping: dict) -> dict[int, int] | None:
     """Class index -> the value the training masks used for it, when that is unambiguous.
 
     A set of 0/255 masks trains classes 0/1 and gets 0/255 masks back; plain index masks
-    are written as indices.
+    are written as indices. Raw values mapped to :data:`~segtrain.data.label_mapping.IGNORE_LABEL` (ignored, never
+    predicted) are left out.
     """
     inverse: dict[int, int] = {}
+    ignored = all(int(c) < IGNORE_LABEL for c in label_mapping.values() if int(c) != IGNORE_LABEL)
     for raw, cls in label_mapping.items():
+        if ignored and int(cls) == IGNORE_LABEL:
+            continue
         if int(cls) in inverse:
             return None
         inverse[int(cls)] = int(raw)

@@ -68,7 +68,7 @@ class Option:
 
 
 _SWITCHES = {"tune_threshold", "compile"}
-_PAIRS = {"tta"}
+_PAIRS = {"tta", "race"}
 
 OPTIONS: tuple[Option, ...] = (
     Option("epochs", "train.epochs", "--epochs", "Number of epochs (planned from --budget when absent).", EXTENDING),
@@ -99,7 +99,24 @@ OPTIONS: tuple[Option, ...] = (
            negates=True, param="no_lr_find"),
     Option("num_classes", "data.num_classes", "--num-classes", "Number of classes (inferred when absent)."),
     Option("split", "data.split_file", "--split", "A split.json to use.", KEPT),
+    Option("images", "data.images", "--images", "The image folder, relative to DATA or absolute (recognised "
+                                                "when absent: images/, imgs/, JPEGImages/, split folders ...)."),
+    Option("masks", "data.masks", "--masks", "The mask folder, relative to DATA or absolute (recognised when "
+                                             "absent: masks/, labels/, gt/, SegmentationClass/, 1st_manual/ ...)."),
+    Option("mask_pattern", "data.mask_pattern", "--mask-pattern",
+           "How a mask is named after its image: a format such as '{stem}_manual1' or a regular expression whose "
+           "group is the image's stem, such as '(.+)_mask' (recognised when absent)."),
+    Option("roi", "data.roi", "--roi", "A folder of region-of-interest masks (pixels outside are ignored), "
+                                       "relative to DATA (recognised when absent: roi/, fov/, DRIVE's mask/)."),
+    Option("ignore_index", "data.ignore_index", "--ignore-index",
+           "A mask value to ignore, as the mask files hold it (VOC's border 255, CamVid's void 11): not a class, "
+           "left out of the loss and the scores, never predicted."),
     Option("seed", "train.seed", "--seed", "Random seed (default 0)."),
+    Option("task", "train.task", "--task", "segment (images/ with masks/) or denoise (Noise2Void on images/ alone; "
+                                           "DATA/clean/ optional, for PSNR/SSIM)."),
+    Option("init_from", "train.init_from", "--init-from", "Fine-tune: start from the best weights of this run "
+                                                         "folder, keeping its classes, label mapping and network; "
+                                                         "patch, batch, epochs and rate are planned anew."),
     Option("clip_grad", "train.clip_grad", "--clip-grad",
            "Clip the gradients' total norm to this value before each update."),
     Option("init", "model.init", "--init", "Weight initialisation: default, kaiming or xavier."),
@@ -127,6 +144,11 @@ OPTIONS: tuple[Option, ...] = (
            "Choose the threshold that maximises validation Dice after training."),
     Option("tta", "train.tta", "--tta", "Average predictions over the flips training used (default: "
                                                  "kept only if it raises the validation score)."),
+    Option("race", "train.race", "--race", "Race a few candidate set-ups (scale, width, rate) for a share of the "
+                                           "budget and train the winner for the rest (default for train: on when "
+                                           "the budget allows it; plan races only with --race)."),
+    Option("race_share", "train.race_share", "--race-share", "Share of the budget the race takes (default 0.2, "
+                                                             "at most 0.5)."),
     Option("postprocess", "train.postprocess", "--postprocess",
            "Post-processing of the class maps: auto (each candidate kept only if it raises the validation "
            "score), none, or steps such as fill_holes@1,largest_component@1,remove_small:0.001@2."),
@@ -164,7 +186,7 @@ def nested_overrides(options: dict[str, Any]) -> dict[str, Any]:
         if option is None:
             nested["train"][name] = value
             continue
-        if option.name == "split" and value is not None:
+        if option.name in ("split", "init_from", "images", "masks", "roi") and value is not None:
             value = str(value)
         nested[option.section][option.field] = value
     return nested

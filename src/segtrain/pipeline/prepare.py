@@ -17,7 +17,9 @@ from segtrain.config.io import read_plan_file
 from segtrain.data.check.dataset import check_dataset
 from segtrain.data.check.report import CheckReport
 from segtrain.data.fingerprint import fingerprint
+from segtrain.data.label_mapping import IGNORE_LABEL, ignore_label
 from segtrain.data.labels import LabelSpec, read_labels
+from segtrain.data.layouts import LayoutOptions
 from segtrain.data.structures import evenly_spaced, measure_structures
 from segtrain.data.windows import is_large
 from segtrain.data.loaders.datamodule import SeededSampler, TrainPatches
@@ -27,6 +29,7 @@ from segtrain.errors import DataError, UserError
 from segtrain.losses.weights import class_weights_from_pixels
 from segtrain.models.decision import mode_of
 from segtrain.pipeline.against_data import check_options_against_data
+from segtrain.pipeline.fine_tune import Source, apply_source, fit_labels, open_source, state_plan
 from segtrain.pipeline.options import flag_names, nested_overrides
 from segtrain.planning.lr_finder import plot_curve, write_curve_csv
 from segtrain.planning.plan import TrainingPlan
@@ -48,6 +51,8 @@ class Prepared:
     """The checked samples by stem."""
     split: dict[str, list[str]]
     """Stems of ``train``, ``val`` and ``test``."""
+    source: Source | None = None
+    """The run a fine-tuning run starts from (``--init-from``)."""
 
     def sizes(self, part: str) -> list[tuple[int, int]]:
         return [tuple(self.report.sizes[s]) for s in self.split[part]]
@@ -70,9 +75,10 @@ def build_run_config(config, data: Path, overrides: dict[str, Any]) -> SegtrainC
     return build_config(merged, source="config", names=flag_names(overrides) or None)  # options named by flag
 
 
-def checked(data: Path | str, num_classes: int | None = None) -> CheckReport:
+def checked(data: Path | str, num_classes: int | None = None, ignore_index: int | None = None,
+            layout: LayoutOptions | None = None) -> CheckReport:
     """The dataset check, refusing a dataset that fails it (every problem, one line each)."""
-    report = check_dataset(data, num_classes=num_classes)
+    report = check_dataset(data, num_classes=num_classes, ignore_index=ignore_index, layout=layout)
     if not report.ok:
         raise DataError(report.problems)
     return report
@@ -84,16 +90,24 @@ def prepare(data: Path | str, config, options: dict[str, Any]) -> Prepared:
     cfg = build_run_config(config, data, nested_overrides(options))
     if cfg.train.logger != "csv":
         check_logger(cfg.train.logger)
-    report = checked(data, cfg.data.num_classes)
+    start_from = open_source(cfg.train.init_from) if cfg.train.init_from else None
+    if start_from is not None:
+        apply_source(cfg, start_from)  # its network and a fine-tuning rate
+    report = checked(data, cfg.data.num_classes, cfg.data.ignore_index, LayoutOptions.from_config(cfg.data))
+    if IGNORE_LABEL in report.label_mapping.values() or any(s.roi is not None for s in report.samples):
+        cfg.data.has_ignored = True  # classes.json's ignore values, regions of interest: losses and scores skip them
+    if start_from is not None:
+        fit_labels(report, start_from, data)  # its classes and label mapping, or one line saying why not
     check_options_against_data(cfg, report)
     for notice in report.notices:
         logger.info(notice)
     samples = {s.stem: s for s in report.samples}
     split_stems, source = resolve_split(
-        sorted(samples), data, cfg.data.split_file, cfg.data.val_fraction, cfg.data.test_fraction, cfg.train.seed
+        sorted(samples), data, cfg.data.split_file, cfg.data.val_fraction, cfg.data.test_fraction, cfg.train.seed,
+        report.split, report.layout.split_source if report.layout is not None else None,
     )
     logger.info(f"split: {source}: {len(split_stems['train'])} train, {len(split_stems['val'])} val, {len(split_stems['test'])} test")
-    return Prepared(cfg, report, samples, split_stems)
+    return Prepared(cfg, report, samples, split_stems, start_from)
 
 
 def labels(cfg: SegtrainConfig, report: CheckReport, split_stems: dict) -> tuple[LabelSpec, str, list[float] | None]:
@@ -129,7 +143,7 @@ def _patch_batches(prepared: Prepared):
         train_samples = [prepared.samples[s] for s in prepared.split["train"]]
         dataset = TrainPatches(
             train_samples, [tuple(report.sizes[s.stem]) for s in train_samples], patch,
-            LabelSpec.from_report(report), cfg.augment, cfg.data.ignore_index, scale=scale,
+            LabelSpec.from_report(report), cfg.augment, ignore_label(cfg.data), scale=scale,
         )
         sampler = SeededSampler(len(dataset), cfg.train.seed + 1, length=batch_size * count)
         return iter(DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0))
@@ -148,7 +162,7 @@ def _measure(prepared: Prepared):
     def measure(scales, patch):
         stems = evenly_spaced(prepared.split["train"])
         masks = (read_labels(prepared.samples[s], spec) for s in stems)
-        return measure_structures(masks, int(report.num_classes), scales, patch, cfg.data.ignore_index)
+        return measure_structures(masks, int(report.num_classes), scales, patch, ignore_label(cfg.data))
 
     return measure
 
@@ -161,7 +175,7 @@ def make_plan(prepared: Prepared, given: TrainingPlan | None = None) -> Training
     _, mode, class_weights = labels(cfg, report, prepared.split)
     probes = MachineProbes(
         int(report.channels), int(report.num_classes), cfg.model, machine.accelerator, _patch_batches(prepared),
-        cfg.data.ignore_index, cfg.train.weight_decay, cfg.train.seed,
+        ignore_label(cfg.data), cfg.train.weight_decay, cfg.train.seed,
         mode=mode, loss_options=cfg.loss, class_weights=class_weights,
     )
     start = time.perf_counter()
@@ -171,6 +185,8 @@ def make_plan(prepared: Prepared, given: TrainingPlan | None = None) -> Training
                         "windows at their own resolution; leave --scale out")
     plan = plan_training(cfg, fingerprint=prints, train_sizes=prepared.sizes("train"), val_sizes=prepared.sizes("val"),
                          machine=machine, probes=probes, given=given, measure=_measure(prepared), windowed=windowed)
+    if prepared.source is not None:
+        state_plan(plan, prepared.source, cfg)
     spent = {name: round(seconds, 1) for name, seconds in probes.seconds.items()}
     plan.set("planning_seconds", round(time.perf_counter() - start, 1),
              "time spent measuring: " + (", ".join(f"{k} {v} s" for k, v in spent.items()) or "nothing measured"))

@@ -16,6 +16,7 @@ import yaml
 
 from segtrain.config import build_config, load_config, merge
 from segtrain.config.io import read_run_split
+from segtrain.data.layouts import LayoutOptions
 from segtrain.engine.fit import TrainResult, fit, run_record
 from segtrain.engine.resume import truncate_histories
 from segtrain.errors import UserError
@@ -46,7 +47,7 @@ def resume_run(run, data, config, progress, verbose: bool, options: dict) -> Tra
     check_run_files(rundir)  # a damaged file of the run folder: one line naming it
     plan = load_plan(rundir.plan)
     stems = read_run_split(rundir.split)
-    report = checked(cfg.data.root, cfg.data.num_classes)
+    report = checked(cfg.data.root, cfg.data.num_classes, cfg.data.ignore_index, LayoutOptions.from_config(cfg.data))
     samples = {s.stem: s for s in report.samples}
     missing = [s for split in ("train", "val") for s in stems[split] if s not in samples]
     if missing:

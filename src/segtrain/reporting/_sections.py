@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from segtrain.reporting._figure import read_columns
+from segtrain.reporting._figure import read_columns, read_json
 from segtrain.reporting._html import Raw, code, esc, fmt, h3, image, note, para, percent, pre, section, table, tag
 from segtrain.reporting._run import SPLITS, RunFiles
 from segtrain.reporting.provenance import DataListing
+from segtrain.reporting.race_plot import race_parts
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 """Findings are listed most serious first; unknown severities last."""
@@ -73,6 +74,10 @@ def data(ctx: Context) -> Raw:
                  ("intensity min / max", f"{fmt(intensity.get('min'))} / {fmt(intensity.get('max'))}"),
                  ("intensity mean / std", f"{fmt(intensity.get('mean'))} / {fmt(intensity.get('std'))}"),
                  ("masks with only background", percent(prints.get("empty_mask_share")))]
+        if prints.get("ignored_share") or prints.get("outside_roi"):
+            why = "; pixels outside the region of interest are ignored" if prints.get("outside_roi") else ""
+            rows.append(("pixels ignored (not in the loss or the scores)",
+                         f"{percent(prints.get('ignored_share') or 0.0)} of pixels ignored{why}"))
         parts += [h3("Image sizes and intensities"), table(["", "value"], rows)]
     else:
         parts.append(note("plan.json holds no dataset fingerprint: image sizes and class shares are unknown"))
@@ -149,6 +154,8 @@ def curves(ctx: Context) -> Raw:
               ctx.figure("steps", "learning rate and training loss per weight update"),
               ctx.figure("lr_find", "learning-rate range test"),
               h3("Gradient norms"), ctx.figure("grad_norms", "gradient norm per layer group")]
+    race = read_json(ctx.run.folder.race)  # the budget race, when the run had one
+    parts += race_parts(race, ctx.figure("race", "validation score against seconds per race candidate"))
     return section("curves", "Curves", parts)
 
 
@@ -182,6 +189,7 @@ def results(ctx: Context) -> Raw:
                       Raw("<ul>" + "".join(f"<li>{code(name)}: {esc(r.get('description', ''))}</li>"
                                            for name, r in reductions.items()) + "</ul>")]
     parts += _refinement(ctx.run.refinement)
+    parts += _fine_tuning(read_json(ctx.run.folder.fine_tuning))
     parts += [h3("Confusion matrix"), ctx.figure("confusion", "confusion matrix", ctx.confusion_source),
               h3("Per-image Dice"), ctx.figure("dice_hist", "per-image test Dice"),
               h3("Best test images"), ctx.figure("best", "best test images"),
@@ -207,6 +215,21 @@ def _refinement(refinement: dict | None) -> list[Raw]:
                  "raised the validation score (the test split plays no part). Seconds per megapixel: "
                  + ", ".join(f"{k} {v}" for k, v in cost.items()) + "."),
             table(["candidate", "validation score", "decision"], rows, numeric=[1])]
+
+
+def _fine_tuning(record) -> list[Raw]:
+    """A run started with ``--init-from``: its network next to its source's on its validation images."""
+    if not isinstance(record, dict) or not record.get("init_from"):
+        return []
+    name = Path(str(record["init_from"])).name
+    theirs = record.get("on_source_validation") if isinstance(record.get("on_source_validation"), dict) else {}
+    rows = [("this run (fine-tuned)", record.get("fine_tuned_dice"), theirs.get("fine_tuned_dice")),
+            (f"{name} (the run it started from)", record.get("source_dice"), theirs.get("source_dice"))]
+    return [h3("Fine-tuned from " + str(record["init_from"])),
+            para(f"Both networks scored on whole images: this run's {record.get('n_images')} validation images, and "
+                 + (f"{name}'s {theirs.get('n_images')} validation images." if theirs else
+                    f"{name}'s validation images (not found where {name} read them).")),
+            table(["network", "Dice, this run's validation", f"Dice, {name}'s validation"], rows, numeric=[1, 2])]
 
 
 def findings(ctx: Context) -> Raw:

@@ -20,7 +20,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from segtrain.data.label_mapping import ignore_label
 from segtrain.data.labels import LabelSpec
+from segtrain.data.layouts import LayoutOptions
 from segtrain.data.windows import is_large
 from segtrain.errors import UserError
 from segtrain.inference.predictor import Predictor, load_checkpoint
@@ -41,6 +43,7 @@ from segtrain.reporting.plots import (
     plot_val_metrics,
     read_confusion,
 )
+from segtrain.reporting.race_plot import plot_race
 from segtrain.reporting.predictions import dataset_samples, predict_samples, read_example
 from segtrain.reporting.provenance import data_listing, package_versions, sha256_file
 from segtrain.runtime.outputs import guard_output
@@ -52,7 +55,7 @@ TRAINING_SAMPLES = 4
 """Training samples drawn in the data section (the first ones of the split)."""
 
 PLOT_NAMES = ("class_shares", "samples", "losses", "val_metrics", "lr", "steps", "lr_find", "grad_norms", "confusion",
-              "dice_hist", "best", "worst")
+              "dice_hist", "best", "worst", "race")
 """Figures of the report, saved as ``RUN/plots/<name>.png``."""
 
 
@@ -67,6 +70,7 @@ def _draw_curves(ctx: sections.Context, plots: Path) -> None:
     figures["lr_find"] = plot_lr_find(files.lr_find_csv, files.plan, plots / "lr_find.png")
     figures["grad_norms"] = plot_grad_norms(files.grads, plots / "grad_norms.png")
     figures["dice_hist"] = plot_dice_histogram(files.evaluation, plots / "dice_hist.png")
+    figures["race"] = plot_race(files.race, plots / "race.png")
     ctx.notes.update({
         "losses": "no losses recorded (metrics.csv missing or empty)",
         "val_metrics": "no validation scores recorded (metrics.csv missing or empty)",
@@ -75,6 +79,7 @@ def _draw_curves(ctx: sections.Context, plots: Path) -> None:
         "lr_find": "no range test in this run (no lr_find.csv): the learning rate was given or came from a plan file",
         "grad_norms": "no gradient norms recorded (grads.csv missing or empty)",
         "dice_hist": "no per-image test scores (run 'segtrain evaluate RUN')",
+        "race": "no validation scores recorded in race.json",
     })
 
 
@@ -82,7 +87,7 @@ def _draw_images(ctx: sections.Context, plots: Path) -> None:
     """Training samples, best/worst test predictions and (when needed) the confusion matrix."""
     run = ctx.run
     gone = f"the dataset folder {run.data_root} is gone or unreadable: figure left out"
-    samples = dataset_samples(run.data_root)
+    samples = dataset_samples(run.data_root, LayoutOptions.from_config(run.section("data")))
     ctx.data_found = bool(samples)
     predictor = None
     if run.checkpoint.is_file():
@@ -114,7 +119,7 @@ def _draw_images(ctx: sections.Context, plots: Path) -> None:
         if confusion is None and len(stems) == len(test):
             confusion = result.confusion
             ctx.confusion_source = f"pixels of the {len(test)} test images, predicted with best.ckpt"
-        ignore = predictor.config.data.ignore_index
+        ignore = ignore_label(predictor.config.data)
         for key, chosen, title in (("best", best, "highest"), ("worst", worst, "lowest")):
             ctx.figures[key] = plot_prediction_overlays(
                 [result.examples[s] for s in chosen], plots / f"{key}.png", run.overlay_names,

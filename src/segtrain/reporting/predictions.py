@@ -17,8 +17,10 @@ from typing import Iterable
 import numpy as np
 
 from segtrain.data.discovery import discover
+from segtrain.data.layouts import LayoutOptions
+from segtrain.data.label_mapping import ignore_label
 from segtrain.data.labels import LabelSpec, read_labels
-from segtrain.data.readers import read_image
+from segtrain.data.sample_io import read_sample_image
 from segtrain.errors import UserError
 from segtrain.metrics.reductions import confusion_counts
 from segtrain.reporting.overlays import Example
@@ -41,19 +43,20 @@ class TestPredictions:
     examples: dict[str, Example] = field(default_factory=dict)
 
 
-def dataset_samples(root: Path | str | None) -> dict:
-    """stem -> :class:`~segtrain.data.discovery.Sample` of the dataset at ``root``; empty when it is gone."""
+def dataset_samples(root: Path | str | None, layout: LayoutOptions | None = None) -> dict:
+    """stem -> :class:`~segtrain.data.discovery.Sample` of the dataset at ``root`` (read with the run's
+    ``layout`` options); empty when it is gone."""
     if root is None or not Path(root).is_dir():
         return {}
     try:
-        return {sample.stem: sample for sample in discover(root).samples}
+        return {sample.stem: sample for sample in discover(root, layout).samples}
     except UserError:
         return {}
 
 
 def read_example(sample, spec, dice: float | None = None) -> Example:
     """The image and truth of one sample (no prediction)."""
-    return Example(sample.stem, read_image(sample.image), read_labels(sample, spec), dice=dice)
+    return Example(sample.stem, read_sample_image(sample), read_labels(sample, spec), dice=dice)
 
 
 def predict_samples(predictor, samples: Iterable, keep: Iterable[str] = (),
@@ -76,7 +79,7 @@ def predict_samples(predictor, samples: Iterable, keep: Iterable[str] = (),
     TestPredictions
     """
     spec = LabelSpec.from_meta(predictor.meta)
-    ignore = predictor.config.data.ignore_index
+    ignore = ignore_label(predictor.config.data)
     multilabel = predictor.mode == "multilabel"
     num_classes = int(predictor.meta["num_classes"])
     confusion = np.zeros((num_classes, 2, 2) if multilabel else (num_classes, num_classes), dtype=np.int64)

@@ -16,6 +16,9 @@
     RUN/evaluation.json  test scores
     RUN/report.html, plots/   the report and its figures
     RUN/refinement.json  test-time flips and post-processing tried on validation, and what was kept
+    RUN/fine_tuning.json a run started with ``--init-from``: its scores next to the source run's on its validation images
+    RUN/race.json        the budget race: every candidate, its rounds, scores and curve, and the winner
+    RUN/race/            the candidates' own logs while they race (their checkpoints are removed afterwards)
     RUN/tensorboard/     event files (``train.logger: tensorboard``)
     RUN/mlruns/, wandb/  the default stores of ``train.logger: mlflow`` and ``wandb``
 
@@ -180,6 +183,21 @@ class RunDir:
         return self.path / "refinement.json"
 
     @property
+    def race(self) -> Path:
+        """The budget race: candidates, rounds, validation scores and curves, and the winner."""
+        return self.path / "race.json"
+
+    @property
+    def race_dir(self) -> Path:
+        """The race's candidates, one folder each (named like a run folder)."""
+        return self.path / "race"
+
+    @property
+    def fine_tuning(self) -> Path:
+        """``--init-from``: the source run, and both networks scored on this run's validation images."""
+        return self.path / "fine_tuning.json"
+
+    @property
     def steps(self) -> Path:
         return self.path / "steps.csv"
 
@@ -232,8 +250,8 @@ class RunDir:
     @property
     def files(self) -> tuple[Path, ...]:
         """Every file of the run folder outside ``checkpoints/``, ``plots/`` and ``tensorboard/``."""
-        return (self.config, self.plan, self.split, self.metrics, self.evaluation, self.refinement,
-                self.lr_find_csv, self.lr_find_png, self.steps, self.grads, self.events, self.findings, self.command,
+        return (self.config, self.plan, self.split, self.metrics, self.evaluation, self.refinement, self.fine_tuning,
+                self.race, self.lr_find_csv, self.lr_find_png, self.steps, self.grads, self.events, self.findings, self.command,
                 self.report)
 
     @property
@@ -244,7 +262,7 @@ class RunDir:
     @property
     def folders(self) -> tuple[Path, ...]:
         """The folders a run may create in its folder."""
-        return (self.checkpoints, self.plots, self.tensorboard, self.mlruns, self.path / "wandb")
+        return (self.checkpoints, self.plots, self.tensorboard, self.mlruns, self.path / "wandb", self.race_dir)
 
     @classmethod
     def create(cls, path: Path | str, overwrite: bool = False) -> "RunDir":

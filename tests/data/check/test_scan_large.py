@@ -24,8 +24,8 @@ def _both_ways(root, monkeypatch, num_classes=None):
 
     with monkeypatch.context() as patch:
         patch.setattr(windows, "WINDOW_BYTES", 1)
-        patch.setattr(scans, "read_image", whole)
-        patch.setattr(scans, "read_mask", whole)
+        patch.setattr(scans, "read_sample_image", whole)
+        patch.setattr(scans, "read_sample_mask", whole)
         large = checks.check_dataset(root, num_classes)
     return small, large
 

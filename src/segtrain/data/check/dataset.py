@@ -23,6 +23,9 @@ Mask formats (``CheckReport.mask_format``)
 
 Rules, in order
 ---------------
+0. Ignored values (``ignore_index``, the ``"ignore"`` values of ``classes.json``) are taken out of every mask's
+   values first, so they are never a class (see :mod:`segtrain.data.check.ignored`); pixels outside a region of
+   interest are never counted.
 1. ``DATA/classes.json`` (see :mod:`segtrain.data.classes`) gives the classes; mask
    values or colours missing from it are one problem per mask.
 2. Without it, colour-coded RGB masks are one dataset-level problem listing the
@@ -61,12 +64,15 @@ from pathlib import Path
 
 import numpy as np
 
+from segtrain.runtime.progress import largest_file, progress_bar, wanted
+from segtrain.data.check.ignored import drop_ignored, ignored_notice, settle_ignored
 from segtrain.data.check.report import CheckReport, summarise_repeats
 from segtrain.data.check.rules import labels
 from segtrain.data.check.scan import _Scan, _fmt_values, scan_whole
 from segtrain.data.check.scan_large import scan_large
 from segtrain.data.classes import read_class_file
 from segtrain.data.discovery import discover
+from segtrain.data.layouts import LayoutOptions
 from segtrain.data.multilabel import check_multilabel, is_multilabel
 from segtrain.data.windows import is_large, window_bytes
 from segtrain._text import plural
@@ -92,15 +98,20 @@ def _channel_problem(scans: list[_Scan], images_dir: Path) -> str | None:
             "convert all images to one format")
 
 
-def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckReport:
+def check_dataset(root: Path | str, num_classes: int | None = None, ignore_index: int | None = None,
+                  layout: LayoutOptions | None = None) -> CheckReport:
     """Check every pair of a dataset folder, collecting all problems.
 
     Parameters
     ----------
-    root : Path or str
-        The folder that holds ``images/`` and ``masks/``.
+    root, layout : Path or str, LayoutOptions
+        The dataset folder and where its files are, as :func:`~segtrain.data.discovery.discover` takes them.
     num_classes : int, optional
         Number of classes; inferred from the mask values (or ``classes.json``) when omitted.
+    ignore_index : int, optional
+        A raw mask value that is no class (``--ignore-index``): its pixels are ignored (mapped to
+        :data:`~segtrain.data.label_mapping.IGNORE_LABEL`), as are the ``"ignore"`` values of ``classes.json``
+        and pixels outside regions of interest (see :mod:`segtrain.data.check.ignored`).
 
     Returns
     -------
@@ -117,9 +128,8 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
                                     or num_classes < 2):
         raise UserError(f"--num-classes {num_classes}: need a whole number of at least 2 "
                         "(background and one foreground class); pass --num-classes 2 or more")
-    found = discover(root)
-    report = CheckReport(root=found.root, n_pairs=len(found.samples),
-                         problems=list(found.problems), notices=list(found.notices), samples=list(found.samples))
+    found = discover(root, layout)
+    report = CheckReport.of(found)
     if found.samples and is_multilabel(found.samples):
         if num_classes is not None:
             report.notices.append("--num-classes is ignored for multilabel masks: one output per label")
@@ -134,13 +144,17 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
         bad_file = True
     scan = partial(_scan, colour=classes is not None and classes.colour)
     workers = min(8, os.cpu_count() or 1)
-    if len(found.samples) >= 16 and workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:  # decoders release the GIL
-            scans = list(pool.map(scan, found.samples))
-    else:
-        scans = [scan(s) for s in found.samples]
+    show = wanted(len(found.samples), largest_file(s.image for s in found.samples))  # a bar on a terminal only
+    with progress_bar("checking", len(found.samples), show) as advance:
+        if len(found.samples) >= 16 and workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:  # decoders release the GIL
+                scans = [(result, advance())[0] for result in pool.map(scan, found.samples)]
+        else:
+            scans = [(scan(s), advance())[0] for s in found.samples]
 
+    ignored = drop_ignored(scans, classes, ignore_index)
     label_problems = labels(scans, None if num_classes is None else int(num_classes), classes, bad_file, report)
+    settle_ignored(scans, classes, ignored, report)
     for s in scans:
         report.problems.extend(s.problems)
         if s.size is not None:
@@ -160,6 +174,7 @@ def check_dataset(root: Path | str, num_classes: int | None = None) -> CheckRepo
         report.notices.append("images mix pixel types: " + ", ".join(f"{n} {d}" for d, n in depths.most_common()))
 
     _count_class_pixels(scans, report)
+    ignored_notice([s for s in scans if not s.problems], report, ignored)
     report.problems = summarise_repeats(report.problems)
     return report
 
@@ -173,7 +188,8 @@ def _count_class_pixels(scans: list[_Scan], report: CheckReport) -> None:
     for s in valid:
         own = np.zeros(report.num_classes, dtype=np.int64)
         for value, count in zip(s.values.tolist(), s.counts.tolist()):
-            own[report.label_mapping[value]] += count
+            if report.label_mapping[value] < report.num_classes:  # not IGNORE_LABEL (never a class)
+                own[report.label_mapping[value]] += count
         pixels += own
         report.class_pixels_per_image[s.sample.stem] = [int(n) for n in own]
     report.intensity = {s.sample.stem: s.intensity for s in scans if s.intensity is not None}

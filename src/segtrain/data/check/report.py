@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segtrain.data.discovery import Sample
+from segtrain.data.layouts import Layout
 
 SHOWN_REPEATS = 3
 """Lines shown of a problem repeated over many files; the rest is one line with their count."""
@@ -88,6 +89,12 @@ class CheckReport:
         Stem -> pixels per class, for every pair without any problem (not part of :meth:`to_dict`).
     intensity : dict of str to (float, float, float, float)
         Stem -> (mean, std, min, max) of the image's raw values over all channels (not part of :meth:`to_dict`).
+    ignored_pixels : int
+        Pixels ignored (an ignore value's, outside regions of interest) over the masks without a problem.
+    ignored_per_image : dict of str to int
+        Stem -> its ignored pixels (not part of :meth:`to_dict`).
+    proposed_classes : str or None
+        A ready ``classes.json`` for colour-coded masks found without one (printed by ``check``, never written).
     """
 
     root: Path
@@ -108,6 +115,25 @@ class CheckReport:
     samples: list[Sample] = field(default_factory=list)
     class_pixels_per_image: dict[str, list[int]] = field(default_factory=dict)
     intensity: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    split: dict[str, list[str]] | None = None
+    """The split the dataset's layout gives (split folders, list files), else None (not part of :meth:`to_dict`)."""
+    layout: Layout | None = None
+    """What :func:`~segtrain.data.discovery.discover` recognised; ``to_dict()["layout"]``."""
+    ignored_pixels: int = 0
+    ignored_per_image: dict[str, int] = field(default_factory=dict)
+    proposed_classes: str | None = None
+
+    @classmethod
+    def of(cls, found) -> "CheckReport":
+        """The report of a :class:`~segtrain.data.discovery.Discovery` before any file is read."""
+        return cls(root=found.root, n_pairs=len(found.samples), problems=list(found.problems),
+                   notices=list(found.notices), samples=list(found.samples), split=found.split, layout=found.layout)
+
+    def understood(self) -> list[str]:
+        """What ``check`` prints: the layout's lines, then each notice (``notice: ...``) not said by them."""
+        said = self.layout.pairing if self.layout is not None else []
+        notices = [f"notice: {n}" for n in self.notices if not any(n.endswith(": " + line) for line in said)]
+        return (self.layout.describe() if self.layout is not None else []) + notices
 
     @property
     def ok(self) -> bool:
@@ -133,6 +159,9 @@ class CheckReport:
             "lossy_share": float(self.lossy_share),
             "mask_format": self.mask_format,
             "multilabel": None if self.multilabel is None else list(self.multilabel),
+            "ignored_pixels": int(self.ignored_pixels),
+            "proposed_classes": self.proposed_classes,
+            "layout": None if self.layout is None else self.layout.to_dict(),
         }
 
 

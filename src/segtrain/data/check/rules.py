@@ -233,7 +233,7 @@ def _colour_labels(decoded: list[_Scan], why: str, report: CheckReport, problems
 def _file_labels(decoded: list[_Scan], classes: ClassFile, num_classes: int | None, report: CheckReport,
                  problems: list[str]) -> None:
     """Rule 1: the classes of classes.json; missing values or colours are problems."""
-    n = len(classes.values)
+    n = len(classes.names)
     report.class_names, report.colour_masks, report.num_classes = list(classes.names), classes.colour, n
     if num_classes is not None and num_classes != n:
         problems.append(f"{classes.path}: lists {n} classes but --num-classes is {num_classes}; "

@@ -13,7 +13,8 @@ import numpy as np
 
 from segtrain.data.classes import format_values
 from segtrain.data.discovery import LOSSY_MASK_EXTS, Sample
-from segtrain.data.readers import ColourMaskError, ReadError, read_image, read_mask
+from segtrain.data.readers import ColourMaskError, ReadError
+from segtrain.data.sample_io import read_roi, read_sample_image, read_sample_mask
 
 _INSTANCE_MIN_IDS = 8  # a mask with more non-zero ids than this is checked for instance ids (fewer: classes)
 _MIN_SIDE = 3  # a side shorter than a 3x3 convolution holds no shape to learn: an export slip (a 1x1 placeholder)
@@ -36,6 +37,7 @@ class _Scan:
     ids: int = 0  # non-zero ids, when checked for instance ids
     single_ids: int = 0  # ... of which one solid blob each (see _single_ids)
     windowed: bool = False  # too large for memory: read by windows (see scan_large.py)
+    ignored: int = 0  # pixels left out of ``values``/``counts``: outside the region of interest, or of the ignore value
 
     @property
     def jpeg(self) -> bool:
@@ -82,7 +84,7 @@ def scan_whole(sample: Sample, colour: bool = False) -> _Scan:
     """One pass over a pair read whole: image size, channels, intensity; mask values and their pixels."""
     scan = _Scan(sample)
     try:
-        image = read_image(sample.image)
+        image = read_sample_image(sample)
         scan.size, scan.channels, scan.dtype = image.shape[:2], image.shape[2], image.dtype.name
         values = image.astype(np.float32, copy=False)
         scan.intensity = (float(values.mean()), float(values.std()), float(values.min()), float(values.max()))
@@ -93,16 +95,25 @@ def scan_whole(sample: Sample, colour: bool = False) -> _Scan:
     _check_sides(scan)
     try:
         try:
-            mask = read_mask(sample.mask, colour=colour)
+            mask = read_sample_mask(sample, colour=colour)
         except ColourMaskError:  # reported once for the whole set, with the colours found
-            mask = read_mask(sample.mask, colour=True)
+            mask = read_sample_mask(sample, colour=True)
             scan.colour_coded = True
     except ReadError as exc:
         scan.problems.append(str(exc))
         return scan
     scan.colour = colour or scan.colour_coded
     _check_mask_size(scan, mask.shape)
-    scan.values, scan.counts = _value_counts(mask)
+    try:
+        inside = read_roi(sample, mask.shape)
+    except ReadError as exc:
+        scan.problems.append(str(exc))
+        return scan
+    if inside is not None and not inside.any():
+        scan.problems.append(f"{sample.roi}: the region of interest is empty (all 0); fix it or remove the image")
+        return scan
+    scan.values, scan.counts = _value_counts(mask if inside is None else mask[inside])
+    scan.ignored = 0 if inside is None else int(inside.size - np.count_nonzero(inside))
     if not scan.colour and not scan.jpeg and scan.values[0] >= 0:
         ids = int(np.count_nonzero(scan.values))
         if ids > _INSTANCE_MIN_IDS:

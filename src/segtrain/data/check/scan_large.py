@@ -13,6 +13,7 @@ import numpy as np
 from segtrain.data.check.scan import _check_mask_size, _check_sides, _Scan, _value_counts, merge_counts
 from segtrain.data.discovery import Sample
 from segtrain.data.readers import ColourMaskError, NonFiniteError
+from segtrain.data.sample_io import refuse_windowed
 from segtrain.data.windows import Moments, open_mask_windows, open_windows, read_dtype, strip_height, strips
 from segtrain.errors import UserError
 
@@ -26,6 +27,11 @@ def scan_large(sample: Sample, colour: bool = False) -> _Scan:
     mask, so a large mask with many ids is taken as classes (``--num-classes`` still bounds them).
     """
     scan = _Scan(sample, windowed=True)
+    try:
+        refuse_windowed(sample)
+    except UserError as exc:
+        scan.problems.append(str(exc))
+        return scan
     try:
         with open_windows(sample.image) as image:
             height, width, channels = image.shape

@@ -23,7 +23,7 @@ from segtrain.config.schema import AugmentConfig
 from segtrain.data.discovery import Sample
 from segtrain.data.labels import LabelSpec, read_labels
 from segtrain.data.loaders.patches import tiles_per_image
-from segtrain.data.readers import read_image
+from segtrain.data.sample_io import read_sample_image
 from segtrain.data.loaders.sources import DecodedPair, SourceCache, channel_moments, draw_patch
 from segtrain.data.rescale import input_size, resize_image, resize_labels
 from segtrain.data.loaders.augment import augment
@@ -34,7 +34,7 @@ from segtrain.data.windows import is_large
 
 def load_pair(sample: Sample, labels: LabelSpec) -> tuple[np.ndarray, np.ndarray]:
     """Normalised ``(C, H, W)`` float32 image and its int64 labels (``(H, W)``, or ``(L, H, W)`` multilabel)."""
-    return normalize(read_image(sample.image)), read_labels(sample, labels)
+    return normalize(read_sample_image(sample)), read_labels(sample, labels)
 
 
 def sample_files(sample: Sample) -> list:
@@ -94,7 +94,7 @@ class TrainPatches(Dataset):
 
     def _decode(self, number: int) -> DecodedPair:
         sample = self.samples[number]
-        image, labels = read_image(sample.image), read_labels(sample, self.labels)
+        image, labels = read_sample_image(sample), read_labels(sample, self.labels)
         size = input_size(*labels.shape[-2:], self.scale, self.patch)
         if size == labels.shape[-2:]:
             return DecodedPair(image, labels, self.patch, self.ignore_index)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from segtrain.data.label_mapping import apply_label_mapping
+from segtrain.data.sample_io import refuse_windowed
 from segtrain.data.windows import Moments, open_mask_windows, open_windows, read_dtype, strip_height, strips
 from segtrain.errors import UserError
 
@@ -126,6 +127,7 @@ def windowed_pair(sample, labels, ignore_index: int | None = None) -> WindowedPa
     if labels.multilabel or getattr(sample, "labels", ()):
         raise UserError(f"{sample.mask}: multilabel masks of an image too large for memory ({sample.image}) cannot "
                         "be read by windows; cut the image and its masks into smaller tiles")
+    refuse_windowed(sample)
     with open_windows(sample.image) as image, open_mask_windows(sample.mask, colour=labels.colour) as mask:
         height, width, channels = image.shape
         if tuple(mask.shape) != (height, width):
