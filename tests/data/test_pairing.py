@@ -76,3 +76,11 @@ def test_drive_names_in_one_flat_folder_pair_by_rule(tmp_path):
                                                               ("22_training", "22_manual1.gif")]
     assert found.notices == [f"{tmp_path / 'masks'}: paired by rule: <name>_training <-> <name>_manual1 "
                              f"(e.g. 21_training.tif <-> 21_manual1.gif)"]
+
+
+def test_the_shared_number_needs_one_name_pattern_among_the_images():
+    masks = _listing("mask 1", "mask 2")
+    one_pattern = rekey(_listing("scan_01", "scan_02"), masks, same_names=0)
+    assert one_pattern.rule == Rule(numeric=True) and set(one_pattern.masks) == {"scan_01", "scan_02"}
+    mixed = rekey(_listing("img_001", "photo 2"), masks, same_names=0)  # two patterns: numbers are no evidence
+    assert mixed.rule is None and mixed.masks == masks

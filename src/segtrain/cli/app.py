@@ -137,8 +137,9 @@ def check(
         logger.info(f"{data}: {report.n_pairs} image/mask pairs, {channels}, {report.num_classes} classes: OK")
     if not report.ok:
         if report.proposed_classes and not as_json:  # check writes nothing into the dataset: the user saves it
-            logger.info(f"a classes.json for these masks, to save as {Path(data) / 'classes.json'} (rename the "
-                        f"classes as you like): {report.proposed_classes}")
+            # on stdout, so stderr keeps one line per problem and the content can be redirected into the file
+            typer.echo(f"a classes.json for these masks, to save as {Path(data) / 'classes.json'} (rename the "
+                       f"classes as you like): {report.proposed_classes}")
         raise DataError(report.problems)
 
 

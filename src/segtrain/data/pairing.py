@@ -148,7 +148,14 @@ def _candidates(images: Listing, masks: Listing) -> list[Rule]:
 
     image_tags, mask_tags = present(IMAGE_TAGS, images), present(MASK_TAGS, masks)
     rules = [Rule(i, m) for i in image_tags for m in mask_tags if i or m]
-    return [*rules, Rule(numeric=True)]
+    return [*rules, Rule(numeric=True)] if _one_template(images) else rules
+
+
+def _one_template(stems) -> bool:
+    """All image names are one pattern around their first number (``21_training``, ``22_training``): only then does
+    the shared number pair them, so a mask of ``img_001`` never pairs with ``photo 1`` or ``x00001`` by accident."""
+    templates = {_NUMBER.sub("#", stem, count=1) if _NUMBER.search(stem) else None for stem in stems}
+    return len(templates) == 1 and None not in templates
 
 
 def is_companion(stem: str) -> bool:
